@@ -1,0 +1,72 @@
+"""The ``workbench`` command line: every feature of the app, headless."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module adds its own sub-commands through register(subparsers); they import heavy libraries lazily.
+COMMAND_MODULES = (
+    "app.commands.devices",
+    "app.commands.engines",
+    "app.commands.history",
+    "app.commands.chat",
+    "app.commands.bench",
+    "app.commands.classify",
+    "app.commands.bayes",
+    "app.commands.models",
+    "app.commands.compare",
+    "app.commands.demo",
+)
+
+
+def build_parser(extra_modules: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The full argument parser; ``extra_modules`` add command groups from layers above ``app``."""
+    from app import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Run LLMs, vision CNNs and Bayesian networks locally, and measure them. "
+                    "With no command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in (*COMMAND_MODULES, *extra_modules):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a command group that is not part of this build
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, extra_modules: Sequence[str] = ()) -> int:
+    """Parse and run one command; with no arguments run ``gui`` where a layer above registered it."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(extra_modules)
+    if not args_list:
+        if "ui.command" not in extra_modules:
+            parser.print_help()
+            return 2
+        args_list = ["gui"]
+    args = parser.parse_args(args_list)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        code = handler(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``workbench`` sub-commands, one module per command group."""

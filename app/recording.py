@@ -1,0 +1,138 @@
+"""Run a request while recording it in the history: row at start, samples as they come, status at end."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.history import History
+from app.messages import Cancelled, EngineDead, Event, Failed, Result, Sample
+from app.metrics import ResourceSampler
+from app.supervisor import EngineClient
+
+_SAMPLE_FLUSH = 500
+
+
+@dataclass
+class RunOutcome:
+    """How a recorded run ended."""
+
+    run_id: str
+    status: str  # ok | cancelled | failed | crashed
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    final: Event | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished normally."""
+        return self.status == "ok"
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> str | None:
+    """A cheap stable identity for a model file: SHA-256 of size + first and last MiB."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    size = p.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(p, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        if size > 2 << 20:
+            handle.seek(-(1 << 20), os.SEEK_END)
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:32]
+
+
+def run_recorded(
+    client: EngineClient, op: str, params: Mapping[str, Any] | None = None, *, history: History,
+    engine: str | None = None, model_id: str | None = None, model_path: str | None = None,
+    device: str | None = None, on_event: Callable[[Event], None] | None = None,
+    sample_resources: bool = True, compare_id: str | None = None, tags: Sequence[str] = (),
+    store_result: bool = True, on_start: Callable[[str, Any], None] | None = None,
+) -> RunOutcome:
+    """Submit ``op`` to ``client`` and record the run; never raises for engine failures."""
+    params = dict(params or {})
+    info = client.model_info or {}
+    model_path = model_path or (str(info["path"]) if info.get("path") else None)
+    run_id = history.start_run(
+        engine=engine or client.spec.id, kind=client.spec.kind.value, op=op,
+        model_id=model_id or info.get("model_id") or info.get("name"),
+        model_hash=(file_fingerprint(model_path) if model_path else None), model_path=model_path,
+        device=device or info.get("device"), params=params, worker_pid=client.pid, compare_id=compare_id,
+        tags=tags,
+    )
+    sampler: ResourceSampler | None = None
+    pending: list[tuple[str, float, float]] = []
+    if sample_resources and client.pid is not None:
+        def on_resource(sample: Any) -> None:
+            pending.append(("cpu_percent", sample.t, sample.cpu_percent))
+            pending.append(("rss_mb", sample.t, sample.rss_bytes / 2**20))
+            if sample.gpu_memory_bytes is not None:
+                pending.append(("gpu_memory_mb", sample.t, sample.gpu_memory_bytes / 2**20))
+        sampler = ResourceSampler(client.pid, on_sample=on_resource).start()
+    handle = client.submit(op, params)
+    if on_start is not None:
+        on_start(run_id, handle)
+    final: Event | None = None
+    try:
+        for event in handle.events():
+            if isinstance(event, Sample):
+                pending.append((event.series, event.t, event.value))
+                if len(pending) >= _SAMPLE_FLUSH:
+                    history.add_samples(run_id, pending)
+                    pending = []
+            if on_event is not None:
+                on_event(event)
+            final = event
+    except BaseException:
+        # KeyboardInterrupt or a bug in on_event: stop the engine and keep an honest row.
+        handle.cancel()
+        final = handle.wait(30)
+        if not isinstance(final, Result):
+            history.finish_run(run_id, "cancelled", error="interrupted")
+            raise
+    finally:
+        resource_metrics = sampler.stop() if sampler is not None else {}
+    return _finish(history, run_id, final, pending, resource_metrics, store_result)
+
+
+def _finish(history: History, run_id: str, final: Event | None, pending: list[tuple[str, float, float]],
+            resource_metrics: dict[str, float], store_result: bool) -> RunOutcome:
+    outcome = RunOutcome(run_id, "failed", final=final)
+    if isinstance(final, Result):
+        data = final.data
+        series = data.get("series") or {}
+        for name, points in series.items():
+            for index, point in enumerate(points):
+                if isinstance(point, list | tuple):
+                    pending.append((name, float(point[0]), float(point[1])))
+                else:
+                    pending.append((name, float(index), float(point)))
+        outcome.status, outcome.result = "ok", data
+        outcome.metrics = {**dict(data.get("metrics") or {}), **resource_metrics}
+    elif isinstance(final, Cancelled):
+        outcome.status, outcome.result, outcome.error = "cancelled", final.data, "cancelled by the user"
+        outcome.metrics = {**dict(final.data.get("metrics") or {}), **resource_metrics}
+    elif isinstance(final, Failed):
+        outcome.error, outcome.error_kind = final.message, final.kind
+        outcome.metrics = resource_metrics
+    elif isinstance(final, EngineDead):
+        outcome.status, outcome.error, outcome.error_kind = "crashed", final.message, "crashed"
+        outcome.metrics = resource_metrics
+    else:
+        outcome.error = "the run ended without a result"
+    history.add_samples(run_id, pending)
+    stored = None
+    if store_result and outcome.result is not None:
+        stored = {k: v for k, v in outcome.result.items() if k not in ("series", "metrics")}
+    history.finish_run(run_id, outcome.status, metrics=outcome.metrics, error=outcome.error, result=stored)
+    outcome.metrics.setdefault("recorded_at", time.time())
+    return outcome

@@ -1,0 +1,1 @@
+"""Engine plugins; each subpackage is one engine behind the protocol in ``engines.base``."""

@@ -1,0 +1,137 @@
+"""The one protocol every engine plugin implements.
+
+An engine plugin is two things:
+
+* a light :class:`EngineSpec`, exposed through the ``workbench.engines`` entry-point group. Importing it
+  must not import torch, llama_cpp, onnxruntime or any other heavy library: discovery runs in the GUI
+  process at start-up.
+* an :class:`Engine` class, named by ``EngineSpec.engine_class`` as ``"package.module:Class"``. It is
+  imported and instantiated inside a worker process only.
+
+A worker hosts one engine instance with one loaded model. The host calls :meth:`Engine.load` once, then
+:meth:`Engine.run` for each request. ``run`` reports through the :class:`RunContext` it is given
+(partial output, progress, time-series samples) and returns the final result as a plain mapping. It must
+call :meth:`RunContext.check_cancelled` between units of work (tokens, batches, samples) so a cancel
+arrives promptly. Errors a user can act on are raised as :class:`EngineError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class EngineKind(StrEnum):
+    """The model family an engine serves."""
+
+    LLM = "llm"
+    VISION = "vision"
+    BAYES = "bayes"
+    OTHER = "other"
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed; the GUI and CLI choose their wording from it."""
+
+    BAD_INPUT = "bad_input"  # the file, evidence or parameter the user gave is wrong
+    NOT_FOUND = "not_found"
+    UNSUPPORTED = "unsupported"  # valid input this engine/device cannot handle
+    OUT_OF_MEMORY = "out_of_memory"  # refused up front or failed allocating
+    DEVICE = "device"  # the chosen device is missing or failed
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"  # a bug: the message carries the traceback
+
+
+class EngineError(Exception):
+    """An error a user can understand and act on, raised by engines and turned into a ``Failed`` event."""
+
+    def __init__(self, kind: ErrorKind | str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.kind = ErrorKind(kind)
+        self.message = message
+        self.detail = detail
+
+
+class RunCancelled(Exception):
+    """Raised by :meth:`RunContext.check_cancelled` once a cancel has arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One device this machine offers, with the stable id used everywhere (``cpu``, ``cuda:0``, ...)."""
+
+    id: str
+    kind: str  # "cpu" | "gpu" | "npu"
+    backend: str  # "cpu" | "torch" | "onnxruntime" | "llama.cpp"
+    name: str
+    vendor: str = ""
+    memory_bytes: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RunContext(Protocol):
+    """What an engine uses to report while it works; given to :meth:`Engine.load` and :meth:`Engine.run`."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    def cancel_requested(self) -> bool:
+        """True once the caller asked to stop."""
+        ...
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`RunCancelled` if the caller asked to stop."""
+        ...
+
+    def partial(self, data: Mapping[str, Any]) -> None:
+        """Send a piece of output (a token, one classified image, one posterior)."""
+        ...
+
+    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
+        """Send progress; the host throttles it."""
+        ...
+
+    def sample(self, series: str, value: float, t: float | None = None) -> None:
+        """Record one time-series point (``t`` from ``time.perf_counter()``, taken where the work happens)."""
+        ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An engine instance living in a worker process (or in-process for tests)."""
+
+    def load(self, model: str, device: str, options: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
+        """Load ``model`` on ``device``; return facts about it (shown to the user, stored with runs)."""
+        ...
+
+    def run(self, op: str, params: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
+        """Run one request; return its result. ``result["metrics"]`` (name -> float) goes to the history."""
+        ...
+
+    def unload(self) -> None:
+        """Free the model; called before the worker exits."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """What discovery learns about an engine without importing it."""
+
+    id: str
+    kind: EngineKind
+    title: str
+    engine_class: str  # "package.module:Class", imported in the worker only
+    file_types: tuple[str, ...] = ()  # lower-case suffixes such as ".gguf"
+    ops: tuple[str, ...] = ()  # the operations run() accepts, for listings
+    # Picks, from the devices the machine offers, the ids this engine can use. Must be cheap.
+    supported_devices: Callable[[Sequence[Device]], list[str]] = field(
+        default=lambda devices: ["cpu"]
+    )
+    description: str = ""
+
+    def opens(self, path: str) -> bool:
+        """True when this engine opens files named like ``path``."""
+        lower = path.lower()
+        return any(lower.endswith(suffix) for suffix in self.file_types)

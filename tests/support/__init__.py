@@ -1,0 +1,1 @@
+"""Test-only helpers: the echo engine registered only in tests."""
