@@ -1,0 +1,47 @@
+"""What every page shares: the history, the background task runner, settings and the device list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from app.history import History
+from ui.tasks import TaskRunner
+
+
+class AppContext(QObject):
+    """Created once by the main window and handed to each page's constructor."""
+
+    devices_ready = Signal(list)  # list[engines.base.Device]
+    devices_failed = Signal(str)
+
+    def __init__(self, history: History | None = None, settings: QSettings | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.history = history if history is not None else History()
+        self.settings = settings if settings is not None else QSettings("local-ai-workbench", "workbench")
+        self.tasks = TaskRunner(self)
+        self.devices: list[Any] = []
+        self.device_report: dict[str, Any] = {}
+
+    def probe_devices(self, refresh: bool = False) -> None:
+        """Probe devices in the background (a subprocess: torch is never imported by the GUI)."""
+        def work(_state: Any) -> dict[str, Any]:
+            from app.devices import probe_devices_cached
+
+            return probe_devices_cached(refresh=refresh)
+
+        self.tasks.run(work, on_done=self._devices_done, on_error=lambda msg, _tb: self.devices_failed.emit(msg))
+
+    def _devices_done(self, report: dict[str, Any]) -> None:
+        from app.devices import devices_from_json
+
+        self.device_report = report
+        self.devices = devices_from_json(report["devices"])
+        self.devices_ready.emit(self.devices)
+
+    def shutdown(self) -> None:
+        """Stop background work and close the history."""
+        self.tasks.shutdown()
+        self.history.close()
