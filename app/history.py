@@ -5,16 +5,36 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from app import paths
+
+
+def _import_sqlite_utils() -> Any:
+    # sqlite-utils imports pandas when it is installed, only to convert pandas values we never store;
+    # that costs ~1-2 s at every start of the app and the CLI. Hide pandas from that one import.
+    if "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
+    return sqlite_utils
+
+
+if TYPE_CHECKING:
+    import sqlite_utils
+else:
+    sqlite_utils = _import_sqlite_utils()
 
 RUN_STATUSES = ("running", "ok", "cancelled", "failed", "crashed")
 

@@ -21,6 +21,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "0")
 def _children() -> set[int]:
     import psutil
 
+    # Spawning a worker starts multiprocessing's resource tracker once per process; it is not a leak.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
     return {p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE}
 
 
