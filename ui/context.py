@@ -24,9 +24,12 @@ class AppContext(QObject):
         self.tasks = TaskRunner(self)
         self.devices: list[Any] = []
         self.device_report: dict[str, Any] = {}
+        self.closed = False
 
     def probe_devices(self, refresh: bool = False) -> None:
         """Probe devices in the background (a subprocess: torch is never imported by the GUI)."""
+        if self.closed:
+            return
         def work(_state: Any) -> dict[str, Any]:
             from app.devices import probe_devices_cached
 
@@ -43,5 +46,6 @@ class AppContext(QObject):
 
     def shutdown(self) -> None:
         """Stop background work and close the history."""
+        self.closed = True
         self.tasks.shutdown()
         self.history.close()

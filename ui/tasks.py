@@ -109,6 +109,14 @@ class TaskRunner(QObject):
         """Cancel everything and wait for the pool to drain; True when it did."""
         for task in list(self._active):
             task.cancel()
-        drained = self._pool.waitForDone(timeout_ms)
-        self._active.clear()
-        return bool(drained)
+        drained = bool(self._pool.waitForDone(timeout_ms))
+        for task in list(self._active):
+            if not task.finished.is_set():
+                # Still running past the timeout: its results must not reach widgets being destroyed.
+                for signal in (task.signals.done, task.signals.failed, task.signals.progress):
+                    try:
+                        signal.disconnect()
+                    except (RuntimeError, TypeError):
+                        pass
+        self._active = {task for task in self._active if not task.finished.is_set()}
+        return drained

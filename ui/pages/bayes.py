@@ -1,0 +1,514 @@
+"""The Bayes page: a network drawn as a graph with posterior bars; click states to observe them.
+
+The network lives in a warm bayes worker behind an :class:`EngineSession`. One request runs at a time;
+evidence changes made while a query runs replace each other, so only the newest evidence set is queried
+next (rapid clicks cost one extra query, not one per click). Queries go before MPE/MAP/VOI requests.
+The layout is computed on the task runner, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.recording import RunOutcome
+from ui.bayes_evidence import EvidenceSet, SoftEvidenceDialog
+from ui.bayes_graph import NODE_WIDTH, NetworkScene, NetworkView, node_height
+from ui.bayes_layout import layered_layout
+from ui.bayes_panel import BayesPanel
+from ui.context import AppContext
+from ui.engine_session import EngineSession
+from ui.widgets.device_picker import DevicePicker
+
+DEFAULT_NETWORK = "alarm"
+METHODS = (("exact (junction tree)", "jt"), ("exact (variable elimination)", "ve"),
+           ("likelihood weighting", "lw"), ("Gibbs sampling", "gibbs"))
+NETWORK_FILTER = "Bayesian networks (*.bif *.bif.gz *.xmlbif *.xml *.xdsl *.net *.uai);;All files (*)"
+# Interactive posterior updates are recorded like every other run (the History page lists them).
+RECORD_QUERIES = True
+STALE_AFTER_MS = 150
+_KEY = "bayes/"
+
+
+def networks_folder() -> Path:
+    """Where the shipped networks are (the bayes engine's catalogue reads the same folder)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "networks"
+
+
+def list_shipped_networks(_state: Any = None) -> list[str]:
+    """Names of the shipped network files (background work: it reads a folder)."""
+    return sorted(p.name.removesuffix(".bif.gz") for p in networks_folder().glob("*.bif.gz"))
+
+
+class BayesPage(QWidget):
+    """Interactive inference on a discrete Bayesian network."""
+
+    posteriors_updated = Signal(dict)  # the latest query result
+    request_finished = Signal(str, str)  # op, status
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.session = EngineSession("bayes", context.history, self)
+        self.evidence = EvidenceSet()
+        self._good_evidence = EvidenceSet()  # the last evidence the engine accepted
+        self.info: dict[str, Any] = {}
+        self.last_query: dict[str, Any] = {}
+        self.network = ""
+        self._scene_network = ""
+        self._active: str | None = None  # op in flight, "load", or None
+        self._sent_evidence: EvidenceSet | None = None
+        self._pending_evidence: EvidenceSet | None = None
+        self._sent_at = 0.0
+        self._pending_query: dict[str, Any] | None = None
+        self._pending_ops: list[tuple[str, dict[str, Any]]] = []
+        self.queries_sent = 0
+        self.queries_coalesced = 0
+        self._closed = False
+        # Bars are dimmed only when an answer is slow to come: a quick answer repaints the graph once.
+        self._stale_timer = QTimer(self)
+        self._stale_timer.setSingleShot(True)
+        self._stale_timer.setInterval(STALE_AFTER_MS)
+        self._build()
+        self._connect()
+        self.context.tasks.run(list_shipped_networks, on_done=self._networks_listed)
+        self.load_network(str(self.context.settings.value(_KEY + "network", DEFAULT_NETWORK) or DEFAULT_NETWORK))
+
+    # --- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.network_combo = QComboBox()
+        self.network_combo.setMinimumContentsLength(14)
+        self.network_combo.setToolTip("A network shipped with the app, or one opened from a file")
+        self.open_button = QPushButton("Open file…")
+        self.method_combo = QComboBox()
+        for label, method in METHODS:
+            self.method_combo.addItem(label, method)
+        saved = str(self.context.settings.value(_KEY + "method", "jt"))
+        self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(saved)))
+        self.device = DevicePicker(self.context, engine="bayes")
+        device = self.context.settings.value(_KEY + "device")
+        if device:
+            self.device.set_device(str(device))
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Show the whole network (wheel zooms, dragging the background pans)")
+        self.relayout_button = QPushButton("Re-layout")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setRange(0, 1)
+        self.progress.hide()  # shown while loading or sampling
+        top = QHBoxLayout()
+        labelled: list[tuple[str, QWidget]] = [("Network", self.network_combo), ("", self.open_button),
+                                               ("Method", self.method_combo), ("Device", self.device)]
+        for label, widget in labelled:
+            if label:
+                top.addWidget(QLabel(label))
+            top.addWidget(widget)
+        top.addStretch(1)
+        for tail in (self.fit_button, self.relayout_button, self.progress):
+            top.addWidget(tail)
+
+        self.scene = NetworkScene(self)
+        self.view = NetworkView(self.scene)
+        self.panel = BayesPanel()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        state = self.context.settings.value(_KEY + "splitter")
+        if isinstance(state, QByteArray):
+            self.splitter.restoreState(state)
+        else:
+            self.splitter.setSizes([900, 420])
+
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.restart_button = QPushButton("Restart worker")
+        self.restart_button.hide()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.restart_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(status_row)
+
+    def _connect(self) -> None:
+        self.network_combo.activated.connect(self._network_chosen)
+        self.open_button.clicked.connect(self._open_file)
+        self.method_combo.currentIndexChanged.connect(self._method_changed)
+        self.device.device_changed.connect(self._device_changed)
+        self.fit_button.clicked.connect(self.view.fit)
+        self.relayout_button.clicked.connect(self._relayout)
+        self.restart_button.clicked.connect(self.restart_worker)
+        self._stale_timer.timeout.connect(lambda: self.scene.set_stale(True))
+        self.scene.state_clicked.connect(self.toggle_evidence)
+        self.scene.soft_requested.connect(self._soft_dialog)
+        self.scene.clear_requested.connect(self.clear_evidence)
+        self.scene.target_requested.connect(self.run_voi)
+        self.panel.clear_all_clicked.connect(self.clear_evidence)
+        self.panel.mpe_clicked.connect(self.run_mpe)
+        self.panel.map_clicked.connect(self._map_selected)
+        self.panel.voi_clicked.connect(self.run_voi)
+        self.panel.node_activated.connect(self.centre_on)
+        session = self.session
+        session.load_progress.connect(self._on_load_progress)
+        session.loaded.connect(self._on_loaded)
+        session.load_failed.connect(self._on_load_failed)
+        session.progress.connect(self._on_progress)
+        session.finished.connect(self._on_finished)
+        session.crashed.connect(self._on_crashed)
+
+    # --- public actions --------------------------------------------------------------------------
+    def load_network(self, network: str) -> None:
+        """Load a shipped network by name, or a network file, on the chosen device."""
+        if self._closed or not network:
+            return
+        self.network = network
+        self.context.settings.setValue(_KEY + "network", network)
+        self._select_in_combo(network)
+        self.evidence = EvidenceSet()
+        self._good_evidence = EvidenceSet()
+        self.last_query = {}
+        self._pending_query = None
+        self._pending_ops.clear()
+        self._start_load()
+
+    def toggle_evidence(self, node: str, state: str) -> None:
+        """Observe ``node = state`` (again on the same state: remove the finding) and update the posteriors."""
+        self.evidence.toggle_hard(node, state)
+        self._evidence_changed()
+
+    def set_soft_evidence(self, node: str, weights: list[float]) -> None:
+        """Likelihood evidence on ``node`` (one weight per state)."""
+        self.evidence.set_soft(node, weights)
+        self._evidence_changed()
+
+    def clear_evidence(self, node: str | None = None) -> None:
+        """Remove the finding on ``node``, or all findings."""
+        self.evidence.clear(node or None)
+        self._evidence_changed()
+
+    def run_mpe(self) -> None:
+        """The most probable explanation of the current evidence."""
+        self._queue_op("mpe", self.evidence.params())
+
+    def run_map(self, nodes: list[str]) -> None:
+        """The most probable joint state of ``nodes`` given the evidence."""
+        self._queue_op("map", {**self.evidence.params(), "targets": list(nodes)})
+
+    def run_voi(self, target: str, top: int = 20) -> None:
+        """Rank the unobserved nodes by how much observing them would tell about ``target``."""
+        if target:
+            self.panel.target.setCurrentText(target)
+            self.panel.tabs.setCurrentIndex(2)
+            self._queue_op("voi", {**self.evidence.params(), "target": target, "top": top})
+
+    def centre_on(self, node: str) -> None:
+        """Scroll the graph to ``node`` and select it."""
+        item = self.scene.nodes.get(node)
+        if item is not None:
+            self.scene.clearSelection()
+            item.setSelected(True)
+            self.view.centerOn(item)
+
+    def restart_worker(self) -> None:
+        """Start a fresh worker after a crash; the network is reloaded and the evidence kept."""
+        self.restart_button.hide()
+        if self._active is not None:
+            return
+        if self.session.worker_pid is None:
+            self._start_load()
+            return
+        self._active = "load"
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status("restarting the bayes worker…")
+        self.session.restart()
+
+    def method(self) -> str:
+        """The chosen inference method id (jt, ve, lw, gibbs)."""
+        return str(self.method_combo.currentData() or "jt")
+
+    @property
+    def is_busy(self) -> bool:
+        """True while something is in flight or waiting."""
+        return self._active is not None or self._pending_query is not None or bool(self._pending_ops)
+
+    # --- requests ----------------------------------------------------------------------------------
+    def _start_load(self) -> None:
+        if self._active is not None:
+            # The worker is busy: load after the current request (a newer choice replaces this one).
+            self._pending_ops = [(op, p) for op, p in self._pending_ops if op != "load"] + [("load", {})]
+            return
+        self._active = "load"
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status(f"loading {self.network} on {self.device.current_device()}…")
+        self.session.load(self.network, self.device.current_device(), {}, model_id=Path(self.network).name)
+
+    def _evidence_changed(self) -> None:
+        self.scene.set_evidence(self.evidence.hard, self.evidence.soft)
+        self.scene.set_highlight({})
+        self.panel.show_evidence(self.evidence.describe(), len(self.evidence))
+        self._request_query()
+
+    def _request_query(self) -> None:
+        # Not gated on a live worker: a query to a dead one reports the crash (and offers the restart).
+        if not self.info and self._active != "load":
+            return
+        if self._pending_query is not None:
+            self.queries_coalesced += 1
+        self._pending_query = {**self.evidence.params(), "method": self.method()}
+        self._pending_evidence = self.evidence.copy()
+        if not self._stale_timer.isActive():
+            self._stale_timer.start()
+        self._pump()
+
+    def _queue_op(self, op: str, params: dict[str, Any]) -> None:
+        if not self.info and self._active != "load":
+            self._set_status("no network is loaded", error=True)
+            return
+        self._pending_ops.append((op, params))
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start the next request: a waiting load first, then the newest query, then MPE/MAP/VOI/info."""
+        if self._active is not None or self._closed:
+            return
+        if any(op == "load" for op, _ in self._pending_ops):
+            self._pending_ops = [(op, p) for op, p in self._pending_ops if op != "load"]
+            self._start_load()
+        elif self._pending_query is not None:
+            params, self._pending_query = self._pending_query, None
+            self._sent_evidence = self._pending_evidence
+            self._send("query", params, record=RECORD_QUERIES)
+            self.queries_sent += 1
+        elif self._pending_ops:
+            op, params = self._pending_ops.pop(0)
+            self._send(op, params, record=op != "info")
+
+    def _send(self, op: str, params: dict[str, Any], record: bool) -> None:
+        self._active = op
+        self._sent_at = time.perf_counter()
+        if op in ("mpe", "map", "voi"):
+            self._set_status(f"running {op.upper()}…")
+        self.session.run(op, params, record=record)
+
+    # --- session signals ---------------------------------------------------------------------------
+    def _on_load_progress(self, fraction: float, message: str) -> None:
+        if message:
+            self._set_status(f"loading {self.network}: {message}")
+
+    def _on_progress(self, done: float, total: float, _message: str) -> None:
+        if total > 0:
+            self.progress.show()
+            self.progress.setRange(0, int(total))
+            self.progress.setValue(int(done))
+
+    def _on_loaded(self, info: dict[str, Any]) -> None:
+        self._active = None
+        self.restart_button.hide()
+        self.info = dict(info)
+        self._finish_progress()
+        metrics = info.get("metrics") or {}
+        load_s = sum(float(metrics.get(k, 0)) for k in ("parse_s", "compile_s"))
+        self._set_status(f"loaded {info.get('name')} ({info.get('nodes')} nodes) in {load_s * 1000:.0f} ms"
+                         + ("" if info.get("compiled") else f" — {info.get('refusal')}"))
+        if self._scene_network == str(info.get("path")) and self.scene.nodes:
+            self._request_query()  # a restart: same network, keep the drawing and the evidence
+        else:
+            self._pending_ops.insert(0, ("info", {}))
+            self._pump()
+
+    def _on_load_failed(self, kind: str, message: str) -> None:
+        self._active = None
+        self._finish_progress()
+        self._set_status(f"could not load {self.network} ({kind}): {message}", error=True)
+        self.request_finished.emit("load", "failed")
+        self._pump()
+
+    def _on_crashed(self, reason: str) -> None:
+        if self._active == "load":
+            self._active = None
+        self._pending_query = None
+        self._pending_ops.clear()
+        self._finish_progress()
+        self._set_status(f"the bayes worker stopped: {reason}", error=True)
+        self.restart_button.show()
+
+    def _on_finished(self, outcome: RunOutcome) -> None:
+        op, self._active = self._active or "?", None
+        round_trip = time.perf_counter() - self._sent_at
+        self.progress.hide()
+        result = dict(outcome.result or {})
+        if outcome.ok:
+            if op == "info":
+                self._network_info(result)
+            elif op == "query":
+                self._posteriors(result, round_trip)
+            elif op in ("mpe", "map"):
+                self.panel.show_explanation(result, result.get("evidence") or {})
+                self.panel.tabs.setCurrentIndex(1)
+                self.scene.set_highlight(result.get("assignment") or {})
+                self._set_status(f"{op.upper()} found in {round_trip * 1000:.0f} ms")
+            elif op == "voi":
+                self.panel.show_voi(result)
+                self._set_status(f"value of information for {result.get('target')} in {round_trip * 1000:.0f} ms")
+        elif outcome.status == "failed":
+            self._failed(op, outcome)
+        self.request_finished.emit(op, outcome.status)
+        self._pump()
+
+    def _posteriors(self, result: dict[str, Any], round_trip: float) -> None:
+        self.last_query = result
+        if self._sent_evidence is not None:
+            self._good_evidence = self._sent_evidence.copy()
+        if self._pending_query is None:
+            self._stale_timer.stop()
+        self.scene.set_posteriors(result.get("posteriors") or {}, stale=self._pending_query is not None)
+        self.panel.show_query(result, round_trip, self.session.device)
+        if self._pending_query is None:
+            self._set_status(f"evidence: {self.evidence.describe()}")
+        self.posteriors_updated.emit(result)
+
+    def _failed(self, op: str, outcome: RunOutcome) -> None:
+        message = outcome.error or "failed"
+        if op == "query" and outcome.error_kind == "bad_input" and self._pending_query is None:
+            # Impossible or invalid evidence: go back to the last evidence the engine accepted.
+            self.evidence = self._good_evidence.copy()
+            self.scene.set_evidence(self.evidence.hard, self.evidence.soft)
+            self.panel.show_evidence(self.evidence.describe(), len(self.evidence))
+            self._stale_timer.stop()
+            self.scene.set_stale(False)
+            self._set_status(f"{message} — the last finding was taken back", error=True)
+        else:
+            self._set_status(f"{op} failed: {message}", error=True)
+
+    def _network_info(self, info: dict[str, Any]) -> None:
+        self.info.update(info)
+        self.panel.show_network(self.info)
+        nodes = [{"name": n["name"], "states": n["states"]} for n in info.get("node_list") or []]
+        edges = [(str(e[0]), str(e[1])) for e in info.get("edge_list") or []]
+        heights = {n["name"]: node_height(len(n["states"])) for n in nodes}
+        names = [n["name"] for n in nodes]
+        path = str(info.get("path"))
+
+        def work(state: Any) -> dict[str, tuple[float, float]]:
+            return layered_layout(names, edges, width=NODE_WIDTH, height=lambda n: heights[n], gap_x=18, gap_y=44,
+                                  cancelled=lambda: bool(state.cancelled))
+
+        self._set_status(f"laying out {len(nodes)} nodes…")
+        self.context.tasks.run(work, on_done=lambda positions: self._draw(nodes, edges, positions, path),
+                               on_error=lambda message, _tb: self._set_status(f"layout failed: {message}", error=True))
+
+    def _draw(self, nodes: list[dict[str, Any]], edges: list[tuple[str, str]],
+              positions: dict[str, tuple[float, float]], path: str) -> None:
+        if self._closed:
+            return
+        self.scene.build(nodes, edges, positions)
+        self._scene_network = path
+        self.scene.set_evidence(self.evidence.hard, self.evidence.soft)
+        self.panel.show_evidence(self.evidence.describe(), len(self.evidence))
+        self.view.fit()
+        self._request_query()
+
+    # --- widgets ---------------------------------------------------------------------------------
+    def _networks_listed(self, names: list[str]) -> None:
+        if self._closed:
+            return
+        current = self.network
+        self.network_combo.blockSignals(True)
+        for name in names:
+            if self.network_combo.findText(name) < 0:
+                self.network_combo.addItem(name, name)
+        self.network_combo.blockSignals(False)
+        self._select_in_combo(current)
+
+    def _select_in_combo(self, network: str) -> None:
+        label = Path(network).name if Path(network).suffix else network
+        index = self.network_combo.findData(network)
+        if index < 0:
+            self.network_combo.addItem(label, network)
+            self.network_combo.setItemData(self.network_combo.count() - 1, network, Qt.ItemDataRole.ToolTipRole)
+            index = self.network_combo.count() - 1
+        self.network_combo.blockSignals(True)
+        self.network_combo.setCurrentIndex(index)
+        self.network_combo.blockSignals(False)
+
+    def _network_chosen(self, index: int) -> None:
+        network = self.network_combo.itemData(index)
+        if network and network != self.network:
+            self.load_network(str(network))
+
+    def _open_file(self) -> None:
+        folder = str(self.context.settings.value(_KEY + "last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a Bayesian network", folder, NETWORK_FILTER)
+        if path:
+            self.context.settings.setValue(_KEY + "last_dir", str(Path(path).parent))
+            self.load_network(path)
+
+    def _method_changed(self, _index: int) -> None:
+        self.context.settings.setValue(_KEY + "method", self.method())
+        self._request_query()
+
+    def _device_changed(self, device: str) -> None:
+        self.context.settings.setValue(_KEY + "device", device)
+        if self.network and device != self.session.device:
+            self._start_load()
+
+    def _relayout(self) -> None:
+        if self.info.get("node_list"):
+            self._network_info(self.info)
+
+    def _soft_dialog(self, node: str) -> None:
+        item = self.scene.nodes.get(node)
+        if item is None:
+            return
+        dialog = SoftEvidenceDialog(node, item.states, self.evidence.soft.get(node), item.probs or None, self)
+        if dialog.exec():
+            self.set_soft_evidence(node, dialog.weights())
+
+    def _map_selected(self) -> None:
+        selected = [item.name for item in self.scene.nodes.values() if item.isSelected()]
+        if not selected:
+            self._set_status("select the nodes to explain first (click a node's title; Ctrl+click for more)")
+            return
+        self.run_map(selected)
+
+    def _finish_progress(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.hide()
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setStyleSheet("color: #d64545;" if error else "")
+        self.status.setText(text)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Close the worker (nothing else runs on timers here)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stale_timer.stop()
+        self.context.settings.setValue(_KEY + "splitter", self.splitter.saveState())
+        self._pending_query = None
+        self._pending_ops.clear()
+        self.session.close()
