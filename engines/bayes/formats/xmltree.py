@@ -1,0 +1,67 @@
+"""A small XML tree that remembers the line of every element (ElementTree does not), via expat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+from engines.bayes.formats.source import line_error
+
+
+@dataclass
+class Node:
+    """One element: tag, attributes, text, children and the line it starts on."""
+
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    children: list[Node] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The element's own text, stripped."""
+        return "".join(self.parts).strip()
+
+    def find(self, tag: str) -> Node | None:
+        """First child with ``tag`` (case-insensitive)."""
+        low = tag.lower()
+        return next((c for c in self.children if c.tag.lower() == low), None)
+
+    def findall(self, tag: str) -> list[Node]:
+        """Children with ``tag`` (case-insensitive)."""
+        low = tag.lower()
+        return [c for c in self.children if c.tag.lower() == low]
+
+
+def parse_xml(data: bytes, source: str) -> Node:
+    """Parse ``data``; malformed XML is reported with its line and what expat expected."""
+    parser = expat.ParserCreate()
+    root = Node("#document", {}, 1)
+    stack = [root]
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        node = Node(tag, attrs, parser.CurrentLineNumber)
+        stack[-1].children.append(node)
+        stack.append(node)
+
+    def end(tag: str) -> None:
+        stack.pop()
+
+    def chars(text: str) -> None:
+        stack[-1].parts.append(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    parser.buffer_text = True
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        reason = expat.errors.messages[exc.code] if exc.code else str(exc)
+        if exc.code == expat.errors.codes[expat.errors.XML_ERROR_NO_ELEMENTS] or "no element found" in reason:
+            reason = "the file ends before the XML is complete (truncated?)"
+        raise line_error(source, exc.lineno, f"malformed XML: {reason}") from None
+    if not root.children:
+        raise line_error(source, 1, "no XML element found")
+    return root.children[0]
