@@ -92,8 +92,10 @@ class EngineHost:
                 if self._engine is None:
                     raise EngineError(ErrorKind.BAD_INPUT, "no model is loaded in this worker")
                 data = self._engine.run(request.op, request.params, ctx)
-        except RunCancelled:
-            self._send(Cancelled(rid, {}))
+        except RunCancelled as exc:
+            # An engine may raise RunCancelled(summary) so what was done before the cancel is kept.
+            data = exc.args[0] if exc.args and isinstance(exc.args[0], Mapping) else {}
+            self._send(Cancelled(rid, dict(data)))
         except EngineError as exc:
             self._send(Failed(rid, exc.kind.value, exc.message, exc.detail))
         except MemoryError:

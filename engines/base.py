@@ -55,7 +55,11 @@ class EngineError(Exception):
 
 
 class RunCancelled(Exception):
-    """Raised by :meth:`RunContext.check_cancelled` once a cancel has arrived."""
+    """Raised by :meth:`RunContext.check_cancelled` once a cancel has arrived.
+
+    An engine may re-raise it as ``RunCancelled(summary)`` with a mapping of what it finished (metrics
+    included); the caller receives that as the ``Cancelled`` event's data.
+    """
 
 
 @dataclass(frozen=True, slots=True)
