@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def ttft_s(t_request: float, token_times: Sequence[float]) -> float | None:
@@ -96,6 +97,9 @@ def token_metrics(t_request: float, token_times: Sequence[float], prompt_tokens:
     return out
 
 
+_CHILDREN_EVERY = 12
+
+
 @dataclass
 class ResourceSample:
     """One reading of a process's resource use."""
@@ -148,12 +152,18 @@ class ResourceSampler:
             process.cpu_percent(None)
         except psutil.Error:
             return
+        children: list[Any] = []
+        tick = 0
         while not self._stop.wait(self.interval_s):
             try:
                 with process.oneshot():
                     rss = process.memory_info().rss
                     cpu = process.cpu_percent(None)
-                for child in process.children(recursive=True):
+                # Listing children walks all of /proc: do it every few seconds, not every sample.
+                if tick % _CHILDREN_EVERY == 0:
+                    children = process.children(recursive=True)
+                tick += 1
+                for child in children:
                     try:
                         rss += child.memory_info().rss
                     except psutil.Error:

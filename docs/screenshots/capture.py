@@ -1,0 +1,128 @@
+"""Take the screenshots in this folder from the real app with real engines (run it under Xvfb).
+
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python docs/screenshots/capture.py
+
+It uses a fresh data folder: the empty window first, then a chat with the starter model (one finished
+answer, one streaming), a few recorded runs of the Bayes and vision engines, and every page of engineer
+A's part of the window (Chat, Models, History, Settings) in the light theme, plus Chat in the dark theme.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SIZE = (1400, 880)
+
+
+def _record_other_engines() -> None:
+    """Real runs of the Bayes and vision engines, so History has more than chat in it."""
+    from app.history import History
+    from app.recording import run_recorded
+    from app.supervisor import start_engine
+
+    history = History()
+    try:
+        with start_engine("bayes") as bayes:
+            bayes.load("alarm")
+            for evidence in ({"HRBP": "HIGH", "CO": "LOW"}, {"PRESS": "HIGH"}):
+                run_recorded(bayes, "query", {"evidence": evidence}, history=history, engine="bayes",
+                             model_id="alarm", device="cpu")
+        with start_engine("vision") as vision:
+            vision.load("efficientnet-lite0", "cpu", {})
+            run_recorded(vision, "classify", {"paths": [str(ROOT / "resources" / "images")], "topk": 5},
+                         history=history, engine="vision", model_id="efficientnet-lite0", device="cpu")
+    finally:
+        history.close()
+
+
+def main() -> int:
+    """Capture every screenshot; returns 0."""
+    home = tempfile.mkdtemp(prefix="workbench-screens-")
+    os.environ["WORKBENCH_HOME"] = home
+    os.environ["WORKBENCH_SETTINGS"] = str(Path(home) / "settings.ini")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtWidgets import QApplication
+
+    from ui.app import make_settings
+    from ui.context import AppContext
+    from ui.main_window import MainWindow
+    from ui.theme import apply_theme
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Local AI Workbench")
+    apply_theme(app, "light")
+
+    def pump(seconds: float, until: Callable[[], object] | None = None) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+            if until is not None and until():
+                return
+
+    def shoot(window: MainWindow, name: str) -> None:
+        pump(0.6)
+        window.grab().save(str(HERE / f"{name}.png"))
+        sys.stdout.write(f"saved {name}\n")
+
+    settings = make_settings()
+    context = AppContext(settings=settings)  # type: ignore[arg-type]
+    window = MainWindow(context, page="chat")
+    window.resize(*SIZE)
+    window.show()
+    pump(4, lambda: context.devices)
+    shoot(window, "window")
+
+    chat = window.open_page("chat")
+    pump(30, lambda: chat.model_bar.model_ref())  # type: ignore[attr-defined]
+    chat.sampling.set_values({"max_tokens": 220, "temperature": 0.3, "seed": 11})  # type: ignore[attr-defined]
+    chat.composer.setPlainText("Write a Python function that checks whether a word is a palindrome, "  # type: ignore[attr-defined]
+                               "and explain it in two sentences.")
+    chat.send()  # type: ignore[attr-defined]
+    pump(240, lambda: chat.state is not None and chat.state.last is not None  # type: ignore[attr-defined]
+         and chat.state.last.role == "assistant" and not chat.generating)  # type: ignore[attr-defined]
+    chat.composer.setPlainText("Now give three test cases for it as a Markdown table.")  # type: ignore[attr-defined]
+    chat.send()  # type: ignore[attr-defined]
+    pump(120, lambda: chat._rate.count >= 45)  # type: ignore[attr-defined]
+    shoot(window, "chat")
+    pump(240, lambda: not chat.generating)  # type: ignore[attr-defined]
+    pump(2)
+
+    _record_other_engines()
+
+    window.open_page("models")
+    pump(5, lambda: window.pages["models"].installed.rowCount() > 0)  # type: ignore[attr-defined]
+    shoot(window, "models")
+
+    history = window.open_page("history")
+    pump(10, lambda: history.model.rowCount() >= 4)  # type: ignore[attr-defined]
+    runs = [r for r in history.model.runs if r.get("engine") == "llm" and r.get("status") == "ok"]  # type: ignore[attr-defined]
+    if runs:
+        history.select_runs([runs[-1]["id"]])  # type: ignore[attr-defined]
+        history.detail.detail.tabs.setCurrentIndex(1)  # type: ignore[attr-defined]
+        pump(10, lambda: history.detail.detail.graphs.shown)  # type: ignore[attr-defined]
+    shoot(window, "history")
+
+    window.open_page("settings")
+    pump(10, lambda: window.pages["settings"].facts)  # type: ignore[attr-defined]
+    shoot(window, "settings")
+
+    apply_theme(app, "dark")
+    window.open_page("chat")
+    chat.view.set_messages(chat.state.messages)  # type: ignore[attr-defined]  # re-render for the dark palette
+    shoot(window, "chat_dark")
+    apply_theme(app, "light")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

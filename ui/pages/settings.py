@@ -1,0 +1,257 @@
+"""The Settings page: theme, engine threads, Hub endpoint and token, download folder, data folder, devices.
+
+Everything is stored in QSettings (read by the pages) except the Hub token, which the model manager keeps
+in an owner-only file; reading and writing it, and measuring the data folder, run on the task runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.context import AppContext
+from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
+from ui.theme import THEME_KEY, THEMES, apply_theme
+from ui.widgets.device_picker import ensure_devices
+
+
+def data_facts() -> dict[str, Any]:
+    """Where the data lives and how big it is, plus the token's masked form (runs in the background)."""
+    from app import paths
+    from app.models.tokens import load_token, mask
+    from app.thread_env import default_threads
+
+    home = paths.home()
+    database = paths.database_path()
+    size = sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
+    try:
+        token = mask(load_token())
+    except Exception as exc:
+        token = f"unreadable: {getattr(exc, 'message', exc)}"
+    return {"home": str(home), "database": str(database),
+            "database_bytes": database.stat().st_size if database.exists() else 0,
+            "home_bytes": size, "token": token, "default_threads": default_threads()}
+
+
+class SettingsPage(QWidget):
+    """Settings grouped by what they change."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.settings = context.settings
+        self.facts: dict[str, Any] = {}
+        self.last_message = ""
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        title = QLabel("Settings")
+        title.setObjectName("pageTitle")
+        layout.addWidget(title)
+        layout.addWidget(self._appearance())
+        layout.addWidget(self._engines())
+        layout.addWidget(self._models())
+        layout.addWidget(self._data())
+        layout.addWidget(self._devices(), 1)
+        self.message = QLabel("")
+        self.message.setObjectName("muted")
+        layout.addWidget(self.message)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        context.devices_ready.connect(self._show_devices)
+        context.devices_failed.connect(lambda message: self._say(f"Device probe failed: {message}"))
+        self._show_devices(context.devices)
+        ensure_devices(context)
+        self.refresh_facts()
+
+    # --- groups ---------------------------------------------------------------------------------
+    def _appearance(self) -> QGroupBox:
+        box = QGroupBox("Appearance")
+        form = QFormLayout(box)
+        self.theme = QComboBox()
+        for mode in THEMES:
+            self.theme.addItem({"system": "Follow the system", "light": "Light", "dark": "Dark"}[mode], mode)
+        self.theme.setCurrentIndex(max(self.theme.findData(str(self.settings.value(THEME_KEY, "system"))), 0))
+        self.theme.currentIndexChanged.connect(lambda _i: self.set_theme(str(self.theme.currentData())))
+        form.addRow("Theme", self.theme)
+        return box
+
+    def _engines(self) -> QGroupBox:
+        box = QGroupBox("Engines")
+        form = QFormLayout(box)
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("automatic")
+        self.threads.setValue(engine_threads(self.settings) or 0)
+        self.threads.setToolTip("Threads per engine worker. Automatic uses the physical cores measured "
+                                "(one on small VMs, where more threads run slower).")
+        self.threads.valueChanged.connect(lambda value: self._store(THREADS_KEY, value))
+        self.threads_note = QLabel("")
+        self.threads_note.setObjectName("muted")
+        row = QHBoxLayout()
+        row.addWidget(self.threads)
+        row.addWidget(self.threads_note, 1)
+        form.addRow("Threads", row)
+        return box
+
+    def _models(self) -> QGroupBox:
+        box = QGroupBox("Models and the Hugging Face Hub")
+        form = QFormLayout(box)
+        self.endpoint = QLineEdit(str(self.settings.value(ENDPOINT_KEY, "") or ""))
+        self.endpoint.setPlaceholderText("https://huggingface.co (or a mirror)")
+        self.endpoint.editingFinished.connect(lambda: self._store(ENDPOINT_KEY, self.endpoint.text().strip()))
+        self.cache = QLineEdit(str(self.settings.value(CACHE_KEY, "") or ""))
+        self.cache.setPlaceholderText("the standard Hugging Face cache (shared with other tools)")
+        self.cache.editingFinished.connect(lambda: self._store(CACHE_KEY, self.cache.text().strip()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_cache)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache, 1)
+        cache_row.addWidget(browse)
+        self.token_state = QLabel("…")
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("hf_… (for gated or private models)")
+        save = QPushButton("Save token")
+        clear = QPushButton("Forget token")
+        save.clicked.connect(lambda: self.save_token(self.token.text()))
+        clear.clicked.connect(self.clear_token)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(save)
+        token_row.addWidget(clear)
+        form.addRow("Hub address", self.endpoint)
+        form.addRow("Download folder", cache_row)
+        form.addRow("Stored token", self.token_state)
+        form.addRow("Token", token_row)
+        return box
+
+    def _data(self) -> QGroupBox:
+        box = QGroupBox("Data")
+        form = QFormLayout(box)
+        self.home_label = QLabel("…")
+        self.database_label = QLabel("…")
+        open_button = QPushButton("Open data folder")
+        open_button.clicked.connect(self._open_home)
+        form.addRow("Data folder", self.home_label)
+        form.addRow("History database", self.database_label)
+        form.addRow("", open_button)
+        return box
+
+    def _devices(self) -> QGroupBox:
+        box = QGroupBox("Devices (the ids of `workbench devices`)")
+        layout = QVBoxLayout(box)
+        self.devices = QTableWidget(0, 5)
+        self.devices.setHorizontalHeaderLabels(["Id", "Backend", "Kind", "Name", "Memory"])
+        self.devices.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.devices.verticalHeader().hide()
+        self.devices.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.devices.horizontalHeader().setStretchLastSection(True)
+        self.devices.setMinimumHeight(150)
+        self.versions = QLabel("")
+        self.versions.setObjectName("muted")
+        self.versions.setWordWrap(True)
+        probe = QPushButton("Probe again")
+        probe.clicked.connect(lambda: self.context.probe_devices(refresh=True))
+        layout.addWidget(self.devices, 1)
+        layout.addWidget(self.versions)
+        layout.addWidget(probe)
+        return box
+
+    # --- actions --------------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        self.last_message = text
+        self.message.setText(text)
+
+    def _store(self, key: str, value: Any) -> None:
+        self.settings.setValue(key, value)
+        self._say("Saved. New engine workers and downloads use it.")
+
+    def set_theme(self, mode: str) -> None:
+        """Switch theme now and remember it."""
+        self.settings.setValue(THEME_KEY, mode)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            used = apply_theme(app, mode)
+            self._say(f"Theme: {used}")
+
+    def _browse_cache(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Download folder")
+        if path:
+            self.cache.setText(path)
+            self._store(CACHE_KEY, path)
+
+    def _open_home(self) -> None:
+        if self.facts.get("home"):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.facts["home"]))
+
+    def refresh_facts(self) -> None:
+        """Measure the data folder and read the token state in the background."""
+        self.context.tasks.run(lambda _s: data_facts(), on_done=self._show_facts,
+                               on_error=lambda message, _tb: self._say(message))
+
+    def _show_facts(self, facts: dict[str, Any]) -> None:
+        self.facts = facts
+        self.home_label.setText(f"{facts['home']} ({facts['home_bytes'] / 2**20:.1f} MB)")
+        self.database_label.setText(f"{facts['database']} ({facts['database_bytes'] / 2**20:.1f} MB)")
+        self.token_state.setText(facts["token"])
+        self.threads_note.setText(f"automatic = {facts['default_threads']} on this machine")
+
+    def save_token(self, token: str) -> None:
+        """Store a Hub token (owner-only file)."""
+        from app.models.tokens import save_token
+
+        def done(_path: Any) -> None:
+            self.token.clear()
+            self._say("Token saved")
+            self.refresh_facts()
+
+        self.context.tasks.run(lambda _s: save_token(token), on_done=done,
+                               on_error=lambda message, _tb: self._say(message.split(": ", 1)[-1]))
+
+    def clear_token(self) -> None:
+        """Forget the stored Hub token."""
+        from app.models.tokens import clear_token
+
+        def done(had: Any) -> None:
+            self._say("Token forgotten" if had else "No token was stored")
+            self.refresh_facts()
+
+        self.context.tasks.run(lambda _s: clear_token(), on_done=done, on_error=lambda m, _tb: self._say(m))
+
+    def _show_devices(self, devices: list[Any]) -> None:
+        self.devices.setRowCount(len(devices))
+        for row, device in enumerate(devices):
+            memory = f"{device.memory_bytes / 2**30:.1f} GiB" if device.memory_bytes else ""
+            for column, text in enumerate((device.id, device.backend, device.kind, device.name, memory)):
+                self.devices.setItem(row, column, QTableWidgetItem(str(text)))
+        versions = self.context.device_report.get("versions") or {}
+        if versions:
+            self.versions.setText(" · ".join(f"{name} {version}" for name, version in versions.items()))
+
+    def shutdown(self) -> None:
+        """Nothing runs on its own here."""
