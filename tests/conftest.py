@@ -19,10 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "0")
 
 
 def _children() -> set[int]:
-    import psutil
-
     # Spawning a worker starts multiprocessing's resource tracker once per process; it is not a leak.
     from multiprocessing import resource_tracker
+
+    import psutil
 
     resource_tracker.ensure_running()
 
