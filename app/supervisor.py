@@ -136,6 +136,11 @@ class EngineClient:
                 del self._handles[event.request_id]
         if handle is not None:
             handle._deliver(event)
+        if is_final(event):
+            self._finished(event.request_id)
+
+    def _finished(self, request_id: str) -> None:
+        """Hook: a request got its final event."""
 
     def _fail_pending(self, make: Callable[[str], Event]) -> None:
         with self._handles_lock:
@@ -143,6 +148,7 @@ class EngineClient:
             self._handles.clear()
         for rid, handle in pending:
             handle._deliver(make(rid))
+            self._finished(rid)
 
     def submit_load(self, model: str, device: str = "cpu", options: Mapping[str, Any] | None = None) -> RequestHandle:
         """Start loading a model; the handle streams load progress."""
@@ -197,6 +203,7 @@ class WorkerClient(EngineClient):
         self._stderr_path = ""
         self._closing = False
         self._killed_for_cancel: set[str] = set()
+        self._cancel_timers: dict[str, threading.Timer] = {}
         self._start()
 
     @property
@@ -289,10 +296,20 @@ class WorkerClient(EngineClient):
 
     def cancel(self, request_id: str) -> None:
         """Ask the request to stop; kill the worker if it has not stopped after the grace period."""
+        with self._handles_lock:
+            if request_id not in self._handles or request_id in self._cancel_timers:
+                return
+            timer = threading.Timer(self._grace, self._kill_if_pending, args=(request_id,))
+            timer.daemon = True
+            self._cancel_timers[request_id] = timer
         self._send(Cancel(request_id))
-        timer = threading.Timer(self._grace, self._kill_if_pending, args=(request_id,))
-        timer.daemon = True
         timer.start()
+
+    def _finished(self, request_id: str) -> None:
+        with self._handles_lock:
+            timer = self._cancel_timers.pop(request_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def _kill_if_pending(self, request_id: str) -> None:
         with self._handles_lock:

@@ -1,0 +1,180 @@
+"""The Compare page's charts: bars per configuration, latency distributions, throughput by batch size.
+
+They draw finished rows (redrawn when a configuration completes, not per sample); the live line during a
+run is the shared ring-buffer :class:`~ui.widgets.live_plot.LivePlot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from app.compare.flags import HEADLINES
+from app.compare.results import CompareSession, ResultRow
+from ui.theme import PALETTE
+from ui.widgets.live_plot import LivePlot
+
+# The samples whose spread is shown per workload, and their axis title.
+DISTRIBUTION = {"llm": ("ttft_ms", "TTFT (ms)"), "vision": ("latency_ms_b1", "latency at batch 1 (ms)"),
+                "bayes": ("query_ms", "query time (ms)")}
+
+
+def _short(row: ResultRow, session: CompareSession, several: bool) -> str:
+    parts = [row.device, row.backend if row.workload == "vision" else "", row.precision if row.workload != "bayes"
+             else "", row.variant]
+    text = " ".join(p for p in parts if p)
+    return f"{session.machine.get('id', '')[:4]}: {text}" if several else text
+
+
+def _plot(title: str, y_label: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget()
+    plot.setBackground(None)
+    plot.setMenuEnabled(False)
+    plot.setTitle(title)
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=False, y=True, alpha=0.2)
+    return plot
+
+
+class CompareCharts(QTabWidget):
+    """Bars, distributions and throughput-vs-batch of the shown sessions, plus the live line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sessions: list[CompareSession] = []
+        self.workload = QComboBox()
+        self.workload.addItems(["llm", "vision", "bayes"])
+        self.workload.currentTextChanged.connect(lambda _text: self.redraw())
+        self.bars = _plot("", "")
+        self.spread = _plot("", "")
+        self.batch = _plot("throughput by batch size", "images/s")
+        self.batch.setLabel("bottom", "batch size")
+        self.batch.setLogMode(x=True, y=False)
+        self.batch.addLegend(offset=(-10, 10), brush=pg.mkBrush(128, 128, 128, 50))
+        self.live = LivePlot("while it runs", ("live",), x_label="time (s)", y_label="")
+        self.live_label = QLabel("")
+
+        by_workload = QWidget()
+        layout = QVBoxLayout(by_workload)
+        layout.setContentsMargins(0, 0, 0, 0)
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("Workload"))
+        pick.addWidget(self.workload)
+        pick.addStretch(1)
+        layout.addLayout(pick)
+        inner = QTabWidget()
+        inner.addTab(self.bars, "Bars per device")
+        inner.addTab(self.spread, "Latency distribution")
+        layout.addWidget(inner, 1)
+        live_box = QWidget()
+        live_layout = QVBoxLayout(live_box)
+        live_layout.setContentsMargins(0, 0, 0, 0)
+        live_layout.addWidget(self.live, 1)
+        live_layout.addWidget(self.live_label)
+        self.addTab(live_box, "Live")
+        self.addTab(by_workload, "By configuration")
+        self.addTab(self.batch, "Throughput vs batch")
+        self._live_series = ""
+        self._live_t0: float | None = None
+        self.bar_count = 0
+
+    # --- finished rows ------------------------------------------------------------------------------
+    def show_sessions(self, sessions: Sequence[CompareSession]) -> None:
+        """Draw these sessions; picks a workload they contain."""
+        self.sessions = list(sessions)
+        present = [w for w in ("llm", "vision", "bayes") if any(r.workload == w for s in sessions for r in s.results)]
+        if present and self.workload.currentText() not in present:
+            self.workload.setCurrentText(present[0])  # redraws
+        else:
+            self.redraw()
+
+    def _rows(self, workload: str) -> list[tuple[ResultRow, CompareSession]]:
+        return [(r, s) for s in self.sessions for r in s.results if r.workload == workload and r.ok]
+
+    def redraw(self) -> None:
+        """Draw every chart from the stored sessions."""
+        workload = self.workload.currentText()
+        rows = self._rows(workload)
+        several = len({s.id for s in self.sessions}) > 1
+        labels = [_short(r, s, several) for r, s in rows]
+        self._draw_bars(workload, rows, labels)
+        self._draw_spread(workload, rows, labels)
+        self._draw_batch(self._rows("vision"), several)
+
+    def _draw_bars(self, workload: str, rows: list[tuple[ResultRow, CompareSession]], labels: list[str]) -> None:
+        headline = HEADLINES[workload]
+        self.bars.clear()
+        self.bars.setTitle(f"{headline.words} ({'higher' if headline.higher_is_better else 'lower'} is better)")
+        self.bars.setLabel("left", headline.words)
+        values = [r.metrics.get(headline.metric, 0.0) for r, _s in rows]
+        groups = sorted({(r.device, r.precision) for r, _ in rows})
+        brushes = [PALETTE[groups.index((r.device, r.precision)) % len(PALETTE)] for r, _ in rows]
+        if values:
+            self.bars.addItem(pg.BarGraphItem(x=np.arange(len(values)), height=values, width=0.6, brushes=brushes))
+            for index, value in enumerate(values):
+                # The number on each bar: bars that differ a thousandfold are unreadable otherwise.
+                text = pg.TextItem(f"{value:.3g}", anchor=(0.5, 1.0), color="#888888")
+                text.setPos(index, value)
+                self.bars.addItem(text)
+        self.bars.getAxis("bottom").setTicks([list(enumerate(labels))])
+        self.bar_count = len(values)
+
+    def _draw_spread(self, workload: str, rows: list[tuple[ResultRow, CompareSession]], labels: list[str]) -> None:
+        key, title = DISTRIBUTION[workload]
+        self.spread.clear()
+        self.spread.setTitle(f"{title}: every sample, median as a bar")
+        self.spread.setLabel("left", title)
+        rng = np.random.default_rng(0)
+        for index, (row, _session) in enumerate(rows):
+            values = np.asarray(row.samples.get(key) or [], dtype=float)
+            if values.size == 0:
+                continue
+            jitter = index + rng.uniform(-0.18, 0.18, values.size)
+            colour = PALETTE[index % len(PALETTE)]
+            self.spread.addItem(pg.ScatterPlotItem(jitter, values, size=5, brush=colour, pen=None))
+            median = float(np.median(values))
+            self.spread.addItem(pg.PlotDataItem([index - 0.3, index + 0.3], [median, median],
+                                                pen=pg.mkPen(colour, width=3)))
+        self.spread.getAxis("bottom").setTicks([list(enumerate(labels))])
+
+    def _draw_batch(self, rows: list[tuple[ResultRow, CompareSession]], several: bool) -> None:
+        self.batch.clear()
+        for index, (row, session) in enumerate(rows):
+            sizes = sorted(int(k[1:].split("_")[0]) for k in row.metrics
+                           if k.startswith("b") and k.endswith("_images_per_s"))
+            if not sizes:
+                continue
+            rates = [row.metrics[f"b{b}_images_per_s"] for b in sizes]
+            style = pg.mkPen(PALETTE[index % len(PALETTE)], width=2,
+                             style=pg.QtCore.Qt.PenStyle.DashLine if row.device == "cpu" else
+                             pg.QtCore.Qt.PenStyle.SolidLine)
+            self.batch.plot(sizes, rates, pen=style, symbol="o", symbolSize=6,
+                            name=_short(row, session, several))
+
+    # --- the live line ------------------------------------------------------------------------------
+    def start_live(self) -> None:
+        """A new run: empty the live line."""
+        self.live.clear()
+        self._live_series = ""
+        self._live_t0 = None
+        self.live_label.setText("")
+        self.setCurrentIndex(0)
+
+    def add_live(self, points: Sequence[tuple[str, str, float, float]]) -> None:
+        """Buffer samples (label, series, value, t); a change of quantity restarts the line."""
+        for label, series, value, t in points:
+            if series != self._live_series:
+                self.live.clear()
+                self._live_series = series
+                self.live.plot_widget.setLabel("left", series)
+            if self._live_t0 is None:
+                self._live_t0 = t
+            self.live.add("live", t - self._live_t0, value)
+            self.live_label.setText(f"{label}: {series} = {value:.4g}")
+
+    def stop(self) -> None:
+        """Stop the live line's redraw timer (the page is closing)."""
+        self.live.stop()
