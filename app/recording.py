@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -39,9 +40,19 @@ class RunOutcome:
 def file_fingerprint(path: str | os.PathLike[str]) -> str | None:
     """A cheap stable identity for a model file: SHA-256 of size + first and last MiB."""
     p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        return None
     if not p.is_file():
         return None
-    size = p.stat().st_size
+    # Cached by (path, size, mtime): it is computed before every recorded request and counts in TTFT.
+    return _fingerprint(str(p), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(path: str, size: int, _mtime_ns: int) -> str:
+    p = Path(path)
     digest = hashlib.sha256(str(size).encode())
     with open(p, "rb") as handle:
         digest.update(handle.read(1 << 20))

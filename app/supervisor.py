@@ -238,7 +238,8 @@ class WorkerClient(EngineClient):
             target=worker_main, name=f"workbench-{self.spec.id}",
             args=(child_conn, self.spec.engine_class, dict(self._env), self._stderr_path), daemon=True,
         )
-        process.start()
+        with _sigint_ignored():
+            process.start()
         child_conn.close()  # so the parent sees EOF when the worker dies
         self._process, self._conn, self._closing = process, parent_conn, False
         self._reader = threading.Thread(target=self._read, args=(process, parent_conn),
@@ -425,6 +426,20 @@ class InProcessClient(EngineClient):
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    # Ctrl-C in a terminal reaches the whole process group. A child started while SIGINT is ignored
+    # keeps ignoring it from its first instruction, so only the app sees it and turns it into a cancel.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def start_engine(engine_id: str, *, threads: int | None = None, env: Mapping[str, str] | None = None,

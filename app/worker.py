@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -13,6 +14,8 @@ from app.messages import Cancel, Event, Load, Run, Shutdown
 
 def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr_path: str) -> None:
     """Serve requests from ``conn`` until Shutdown or until the parent goes away."""
+    # Ctrl-C in a terminal reaches the whole process group; the app decides what to stop, not the worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(stderr_path)
     # Set before any engine import so OpenMP / BLAS pools start with these settings.
     os.environ.update(env)

@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import csv
 import json
-import signal
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -87,15 +86,8 @@ def bayes_worker() -> Iterator[Any]:
     """A started bayes worker that ignores the terminal's Ctrl-C (this process turns it into a cancel)."""
     from app.supervisor import start_engine
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        client = start_engine("bayes")
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    try:
+    with start_engine("bayes") as client:
         yield client
-    finally:
-        client.close()
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

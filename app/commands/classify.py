@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import csv
 import json
-import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -81,15 +80,8 @@ def vision_worker(threads: int | None = None) -> Iterator[Any]:
     """A started vision worker that ignores the terminal's Ctrl-C (this process turns it into a cancel)."""
     from app.supervisor import start_engine
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        client = start_engine("vision", threads=threads)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    try:
+    with start_engine("vision", threads=threads) as client:
         yield client
-    finally:
-        client.close()
 
 
 def load_model(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:

@@ -1,0 +1,1 @@
+"""The LLM engine: GGUF models run with llama.cpp (llama-cpp-python)."""

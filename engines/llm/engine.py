@@ -1,0 +1,209 @@
+"""The LLM engine (llama.cpp through llama-cpp-python), living in a worker process.
+
+Ops: ``chat`` (messages -> streamed answer), ``complete`` (raw prompt), ``bench`` (llama-bench pp/tg),
+``tokenize`` and ``count`` (context usage), ``info`` (GGUF metadata + load settings), ``quantize``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from engines.base import EngineError, ErrorKind, RunContext
+from engines.llm.chat_template import ChatFormat, resolve_chat_format
+from engines.llm.generation import CountingDraft, generate_stream
+from engines.llm.loader import Loaded, load_model
+from engines.llm.native_log import shared_log
+from engines.llm.options import parse_load_options
+from engines.llm.sampling import parse_sampling
+
+_MAX_TOKENIZE_PIECES = 8192
+
+
+class LlamaEngine:
+    """One GGUF model loaded with llama.cpp."""
+
+    def __init__(self) -> None:
+        self._loaded: Loaded | None = None
+        self._chat: ChatFormat | None = None
+        self._facts: dict[str, Any] = {}
+
+    # --- protocol -----------------------------------------------------------------------------
+    def load(self, model: str, device: str, options: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
+        """Validate, check memory, load; returns the facts shown to the user and stored with runs."""
+        from app.thread_env import default_threads
+
+        parsed = parse_load_options(options)
+        ctx.progress(0, 1, "reading GGUF header")
+        loaded = load_model(model, device, parsed, shared_log(), default_threads=default_threads())
+        llm = loaded.llm
+        bos, eos = int(llm.token_bos()), int(llm.token_eos())
+        self._chat = resolve_chat_format(
+            loaded.info.chat_template, parsed.chat_format,
+            bos_token=llm._model.token_get_text(bos) if bos >= 0 else "",
+            eos_token=llm._model.token_get_text(eos) if eos >= 0 else "",
+        )
+        self._loaded = loaded
+        self._facts = self._describe(loaded)
+        ctx.progress(1, 1, "loaded")
+        return self._facts
+
+    def run(self, op: str, params: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
+        """Dispatch one request."""
+        t_request = time.perf_counter()
+        handler = {
+            "chat": self._op_chat, "complete": self._op_complete, "tokenize": self._op_tokenize,
+            "count": self._op_count, "info": self._op_info, "bench": self._op_bench,
+            "quantize": self._op_quantize,
+        }.get(op)
+        if handler is None:
+            raise EngineError(ErrorKind.BAD_INPUT, f"the llm engine has no op {op!r}")
+        return handler(params, ctx, t_request)
+
+    def unload(self) -> None:
+        """Free the model and the KV cache."""
+        if self._loaded is not None:
+            self._loaded.llm.close()
+            self._loaded = None
+
+    # --- helpers ------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> Loaded:
+        """The loaded model (a request before load is a caller bug reported as bad input)."""
+        if self._loaded is None:
+            raise EngineError(ErrorKind.BAD_INPUT, "no model is loaded")
+        return self._loaded
+
+    def _describe(self, loaded: Loaded) -> dict[str, Any]:
+        import llama_cpp
+
+        summary = loaded.info.summary()
+        return {
+            **summary,
+            "model_id": summary["name"],
+            "device": loaded.device,
+            "n_ctx": loaded.n_ctx,
+            "n_ctx_train": loaded.info.context_length,
+            "threads": loaded.threads,
+            "threads_batch": loaded.threads_batch,
+            "gpu_layers": loaded.gpu_layers,
+            "load_options": loaded.options.to_dict(),
+            "chat_format": self._chat.name if self._chat else None,
+            "can_chat": self._chat is not None,
+            "memory": loaded.memory,
+            "load_ms": loaded.load_ms,
+            "llama_cpp_python": llama_cpp.__version__,
+            "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+        }
+
+    def _tokenize_prompt(self, text: str, *, chat: bool) -> list[int]:
+        llm = self.loaded.llm
+        add_bos = bool(llm._model.add_bos_token())
+        if chat and self._chat is not None and self._chat.bos_token and text.startswith(self._chat.bos_token):
+            add_bos = False  # the template already wrote it; a second BOS degrades answers
+        tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=chat)
+        return tokens
+
+    def _render(self, params: Mapping[str, Any]) -> str:
+        if self._chat is None:
+            raise EngineError(ErrorKind.UNSUPPORTED,
+                              f"{self.loaded.info.name} has no chat template (a base model?): use 'complete' "
+                              "with a raw prompt, or load with chat_format=chatml|llama-3|gemma|...")
+        messages = params.get("messages")
+        if messages is None and isinstance(params.get("prompt"), str):
+            messages = ([{"role": "system", "content": params["system"]}] if params.get("system") else [])
+            messages.append({"role": "user", "content": params["prompt"]})
+        if messages is None:
+            raise EngineError(ErrorKind.BAD_INPUT, "chat needs 'messages' (or a 'prompt')")
+        return self._chat.render(messages)
+
+    def _check_room(self, tokens: list[int]) -> None:
+        n_ctx = self.loaded.n_ctx
+        if len(tokens) >= n_ctx:
+            raise EngineError(ErrorKind.BAD_INPUT,
+                              f"the prompt is {len(tokens)} tokens but the context holds {n_ctx}: shorten it "
+                              f"(or the conversation) or load the model with a larger context")
+
+    def _generate(self, tokens: list[int], params: Mapping[str, Any], ctx: RunContext,
+                  t_request: float) -> dict[str, Any]:
+        sampling = parse_sampling(params)
+        self._check_room(tokens)
+        draft = None
+        if self.loaded.draft is not None and params.get("speculative", True):
+            draft = CountingDraft(self.loaded.draft)
+        generation = generate_stream(
+            self.loaded.llm, tokens, sampling, ctx, t_request=t_request,
+            cache_prompt=bool(params.get("cache_prompt", True)), draft=draft,
+            emit=bool(params.get("stream", True)),
+        )
+        result = generation.result()
+        result["sampling"] = sampling.to_dict()
+        result["speculative"] = draft is not None
+        return result
+
+    # --- ops ----------------------------------------------------------------------------------
+    def _op_chat(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        prompt = self._render(params)
+        result = self._generate(self._tokenize_prompt(prompt, chat=True), params, ctx, t_request)
+        result["chat_format"] = self._chat.name if self._chat else None
+        return result
+
+    def _op_complete(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise EngineError(ErrorKind.BAD_INPUT, "complete needs a non-empty 'prompt' string")
+        return self._generate(self._tokenize_prompt(prompt, chat=False), params, ctx, t_request)
+
+    def _op_tokenize(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        text = params.get("text")
+        if not isinstance(text, str):
+            raise EngineError(ErrorKind.BAD_INPUT, "tokenize needs a 'text' string")
+        llm = self.loaded.llm
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=bool(params.get("add_bos", False)),
+                              special=bool(params.get("special", False)))
+        pieces = [llm.detokenize([t]).decode("utf-8", "replace") for t in tokens[:_MAX_TOKENIZE_PIECES]]
+        return {"tokens": tokens, "pieces": pieces, "count": len(tokens)}
+
+    def _op_count(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        if "messages" in params or ("prompt" in params and params.get("chat", self._chat is not None)):
+            tokens = self._tokenize_prompt(self._render(params), chat=True)
+        elif isinstance(params.get("text"), str):
+            tokens = self._tokenize_prompt(params["text"], chat=False)
+        else:
+            raise EngineError(ErrorKind.BAD_INPUT, "count needs 'messages', 'prompt' or 'text'")
+        n_ctx = self.loaded.n_ctx
+        return {"tokens": len(tokens), "n_ctx": n_ctx, "fraction": len(tokens) / n_ctx,
+                "fits": len(tokens) < n_ctx}
+
+    def _op_info(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        import llama_cpp
+
+        info = self.loaded.info
+        # The vocabulary arrays are summaries already; everything else is plain data.
+        metadata = {k: v if isinstance(v, str | int | float | bool | list) else repr(v)
+                    for k, v in info.metadata.items() if not k.startswith("tokenizer.ggml.")}
+        return {**self._facts, "metadata": metadata,
+                "chat_template": info.chat_template,
+                "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace")}
+
+    def _op_bench(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        from engines.llm.bench import run_bench
+
+        facts = {k: self._facts.get(k) for k in ("name", "architecture", "parameters", "quantization",
+                                                  "file_size", "device", "threads", "n_ctx", "gpu_layers")}
+        options = self.loaded.options
+        facts.update(n_batch=options.n_batch, n_ubatch=options.n_ubatch, flash_attn=options.flash_attn,
+                     cache_type_k=options.cache_type_k, cache_type_v=options.cache_type_v)
+        return run_bench(self.loaded.llm, params, ctx, facts)
+
+    def _op_quantize(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        from engines.llm.quantize import quantize
+
+        output, kind = params.get("output"), params.get("type")
+        if not isinstance(output, str) or not isinstance(kind, str):
+            raise EngineError(ErrorKind.BAD_INPUT, "quantize needs 'output' (a path) and 'type' (e.g. Q8_0)")
+        ctx.progress(0, 1, f"quantizing to {kind}")
+        result = quantize(self.loaded.info.path, output, kind, threads=self.loaded.threads)
+        ctx.progress(1, 1, "done")
+        return result
