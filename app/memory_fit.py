@@ -87,19 +87,7 @@ def available_memory() -> tuple[int, int | None]:
 
 def _free_vram() -> int | None:
     # NVML is the one reading that works without importing torch (which costs seconds).
-    try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        try:
-            total_free = 0
-            for index in range(pynvml.nvmlDeviceGetCount()):
-                info = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(index))
-                total_free = max(total_free, int(info.free))
-            return total_free
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return None
+    from app.nvml import gpu_memory
+
+    gpus = gpu_memory()
+    return max((g.free for g in gpus), default=None) if gpus else None

@@ -176,36 +176,11 @@ class ResourceSampler:
                 self.on_sample(sample)
 
 
-_nvml_missing = False
-
-
 def gpu_memory_used(pid: int | None = None) -> int | None:
     """GPU memory in use (by ``pid`` when NVML can attribute it), or None where it cannot be read."""
-    global _nvml_missing
-    if _nvml_missing:
-        return None
-    try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        _nvml_missing = True
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:
-        _nvml_missing = True  # no NVIDIA driver: it will not appear while the app runs
-        return None
-    try:
-        used = 0
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            if pid is None:
-                used += int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
-                continue
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory:
-                    used += int(proc.usedGpuMemory)
-        return used
-    except Exception:
-        return None
-    finally:
-        pynvml.nvmlShutdown()
+    from app.nvml import gpu_memory, process_gpu_memory
+
+    if pid is not None:
+        return process_gpu_memory(pid)
+    gpus = gpu_memory()
+    return None if gpus is None else sum(g.used for g in gpus)

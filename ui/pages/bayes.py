@@ -33,6 +33,7 @@ from ui.bayes_panel import BayesPanel
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 from ui.widgets.device_picker import DevicePicker
+from ui.widgets.worker_status import WorkerStatusRow
 
 DEFAULT_NETWORK = "alarm"
 METHODS = (("exact (junction tree)", "jt"), ("exact (variable elimination)", "ve"),
@@ -135,19 +136,14 @@ class BayesPage(QWidget):
         else:
             self.splitter.setSizes([900, 420])
 
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.restart_button = QPushButton("Restart worker")
-        self.restart_button.hide()
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.status, 1)
-        status_row.addWidget(self.restart_button)
+        self.status_row = WorkerStatusRow()
+        self.status = self.status_row.label
+        self.restart_button = self.status_row.restart_button
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.splitter, 1)
-        layout.addLayout(status_row)
+        layout.addWidget(self.status_row)
 
     def _connect(self) -> None:
         self.network_combo.activated.connect(self._network_chosen)
@@ -498,8 +494,7 @@ class BayesPage(QWidget):
         self.progress.hide()
 
     def _set_status(self, text: str, error: bool = False) -> None:
-        self.status.setStyleSheet("color: #d64545;" if error else "")
-        self.status.setText(text)
+        self.status_row.show_status(text, error)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def shutdown(self) -> None:

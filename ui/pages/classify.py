@@ -39,6 +39,7 @@ from ui.classify_settings import LoadChoice, RunSettings
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 from ui.tasks import Task
+from ui.widgets.worker_status import WorkerStatusRow
 
 TICK_MS = 100  # partials move into the grid and graphs at this rate
 THUMB_CHUNK = 48  # thumbnails decoded per background task
@@ -177,20 +178,15 @@ class ClassifyPage(QWidget):
         else:
             self.splitter.setSizes([960, 420])
 
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.restart_button = QPushButton("Restart worker")
-        self.restart_button.hide()
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.status, 1)
-        status_row.addWidget(self.restart_button)
+        self.status_row = WorkerStatusRow()
+        self.status = self.status_row.label
+        self.restart_button = self.status_row.restart_button
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(actions)
         layout.addWidget(self.splitter, 1)
-        layout.addLayout(status_row)
+        layout.addWidget(self.status_row)
 
     def _connect(self) -> None:
         self.load_button.clicked.connect(self.load_model)
@@ -476,8 +472,7 @@ class ClassifyPage(QWidget):
         self.progress.setFormat("%p%")
 
     def _set_status(self, text: str, error: bool = False) -> None:
-        self.status.setStyleSheet("color: #d64545;" if error else "")
-        self.status.setText(text)
+        self.status_row.show_status(text, error)
 
     def _update_buttons(self) -> None:
         running = self._active is not None

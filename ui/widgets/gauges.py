@@ -23,20 +23,11 @@ class MachineLoad:
 
 
 def read_gpu_memory() -> tuple[int, int] | None:
-    """Used and total bytes of the first NVIDIA GPU through NVML; None where none can be read."""
-    try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        try:
-            info = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0))
-            return int(info.used), int(info.total)
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return None
+    """Used and total bytes of the first NVIDIA GPU; None where none can be read."""
+    from app.nvml import gpu_memory
+
+    gpus = gpu_memory()
+    return (gpus[0].used, gpus[0].total) if gpus else None
 
 
 def read_machine_load(with_gpu: bool) -> MachineLoad:
