@@ -31,25 +31,6 @@ PGMPY_SKIP = {"munin"}  # pgmpy VE on munin runs for many minutes
 SECTION = "## Bayesian networks"
 
 
-class _Ctx:
-    request_id = "bench"
-
-    def cancel_requested(self) -> bool:
-        return False
-
-    def check_cancelled(self) -> None:
-        pass
-
-    def partial(self, data: Any) -> None:
-        pass
-
-    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
-        pass
-
-    def sample(self, series: str, value: float, t: float | None = None) -> None:
-        pass
-
-
 def timed(fn: Callable[[], Any], repeat: int) -> float:
     """Median seconds of ``repeat`` calls."""
     return interleaved({"x": fn}, repeat)["x"]
@@ -68,11 +49,13 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, flo
 
 def leaf_evidence(engine: Any, count: int = 5) -> dict[str, str]:
     """The first ``count`` leaves, each set to its most probable state given the ones before."""
+    from engines.base import DirectContext
+
     net = engine.net
     kids = net.children()
     evidence: dict[str, str] = {}
     for v in [v for v in range(net.size) if not kids[v]][:count]:
-        post = engine.run("query", {"evidence": evidence, "targets": [net.variables[v]]}, _Ctx())["posteriors"]
+        post = engine.run("query", {"evidence": evidence, "targets": [net.variables[v]]}, DirectContext())["posteriors"]
         dist = post[net.variables[v]]
         evidence[net.variables[v]] = max(dist, key=dist.get)
     return evidence
@@ -81,6 +64,7 @@ def leaf_evidence(engine: Any, count: int = 5) -> dict[str, str]:
 def bench_network(name: str, folder: Path, repeat: int, use_pgmpy: bool) -> dict[str, Any]:
     import pyagrum as gum
 
+    from engines.base import DirectContext
     from engines.bayes.catalogue import locate
     from engines.bayes.engine import BayesEngine
     from engines.bayes.formats.read import read_network
@@ -92,15 +76,15 @@ def bench_network(name: str, folder: Path, repeat: int, use_pgmpy: bool) -> dict
     row["parse_ours_s"], row["parse_agrum_s"] = parse["ours"], parse["agrum"]
 
     engine = BayesEngine()
-    info = engine.load(str(bif), "cpu", {}, _Ctx())
+    info = engine.load(str(bif), "cpu", {}, DirectContext())
     row["nodes"] = info["nodes"]
     row["largest_clique_ours"] = info["junction_tree"]["largest_clique_entries"]
-    row["compile_ours_s"] = timed(lambda: BayesEngine().load(str(bif), "cpu", {}, _Ctx()), max(1, repeat // 3))
+    row["compile_ours_s"] = timed(lambda: BayesEngine().load(str(bif), "cpu", {}, DirectContext()), max(1, repeat // 3))
     evidence = leaf_evidence(engine)
     row["evidence"] = evidence
 
     def ours(ev: dict[str, str]) -> Callable[[], Any]:
-        return lambda: engine.run("query", {"evidence": ev}, _Ctx())
+        return lambda: engine.run("query", {"evidence": ev}, DirectContext())
 
     ours(evidence)()
     bn = gum.loadBN(str(bif))

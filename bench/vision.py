@@ -33,27 +33,6 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Vision"
 
 
-class QuietContext:
-    """A RunContext that discards reports."""
-
-    request_id = "bench"
-
-    def cancel_requested(self) -> bool:
-        return False
-
-    def check_cancelled(self) -> None:
-        pass
-
-    def partial(self, data: Any) -> None:
-        pass
-
-    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
-        pass
-
-    def sample(self, series: str, value: float, t: float | None = None) -> None:
-        pass
-
-
 def make_folder(target: Path, count: int) -> Path:
     """``count`` photos: the sample photos repeated (distinct files, so nothing is cached by name)."""
     from engines.vision.labels import sample_images
@@ -70,10 +49,11 @@ def measure(threads: int, iterations: int, folder: Path, images: int, repeats: i
     """All measurements for one thread count."""
     import statistics
 
+    from engines.base import DirectContext
     from engines.vision.autoselect import choose
     from engines.vision.engine import VisionEngine
 
-    ctx = QuietContext()
+    ctx = DirectContext()
     engine = VisionEngine()
     engine.load("efficientnet-lite0", "cpu", {"backend": "onnxruntime", "threads": threads, "batch": 8}, ctx)
     try:

@@ -17,6 +17,7 @@ arrives promptly. Errors a user can act on are raised as :class:`EngineError`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -100,6 +101,47 @@ class RunContext(Protocol):
     def sample(self, series: str, value: float, t: float | None = None) -> None:
         """Record one time-series point (``t`` from ``time.perf_counter()``, taken where the work happens)."""
         ...
+
+
+class DirectContext:
+    """A RunContext for calling an engine without a worker (scripts, benchmarks); ``keep`` records reports."""
+
+    def __init__(self, request_id: str = "direct", keep: bool = False) -> None:
+        self._request_id = request_id
+        self._keep = keep
+        self.cancel_event = threading.Event()
+        self.partials: list[Mapping[str, Any]] = []
+        self.progress_log: list[tuple[float, float | None, str]] = []
+        self.samples: list[tuple[str, float, float | None]] = []
+
+    @property
+    def request_id(self) -> str:
+        """The id given at construction."""
+        return self._request_id
+
+    def cancel_requested(self) -> bool:
+        """True once ``cancel_event`` is set."""
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise RunCancelled once ``cancel_event`` is set."""
+        if self.cancel_event.is_set():
+            raise RunCancelled()
+
+    def partial(self, data: Mapping[str, Any]) -> None:
+        """Keep (or drop) a piece of output."""
+        if self._keep:
+            self.partials.append(data)
+
+    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
+        """Keep (or drop) a progress report."""
+        if self._keep:
+            self.progress_log.append((done, total, message))
+
+    def sample(self, series: str, value: float, t: float | None = None) -> None:
+        """Keep (or drop) a time-series point."""
+        if self._keep:
+            self.samples.append((series, value, t))
 
 
 @runtime_checkable
