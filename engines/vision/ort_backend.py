@@ -54,6 +54,9 @@ class OrtBackend:
         # Explicit counts: ONNX Runtime's default pool was 3x slower on small VMs.
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # Idle intra-op threads spin by default; on few cores that starves the decode thread of a folder run
+        # (the ONNX Runtime twin of OMP_WAIT_POLICY=PASSIVE).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
