@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import patch_u32
 
 from app.conversations import ConversationStore
 from app.errors import EngineDeadError, RequestFailed
@@ -18,6 +17,7 @@ from app.history import History
 from app.messages import EngineDead, Partial
 from app.recording import run_recorded
 from app.supervisor import WorkerClient, start_engine
+from tests.engines.llm.conftest import patch_u32
 
 
 @pytest.fixture(scope="module")

@@ -84,13 +84,20 @@ def test_eval_cli_writes_reports_and_records(digits: dict[str, Path], tmp_path: 
     assert run["status"] == "ok" and run["metrics"]["top1_accuracy"] == pytest.approx(saved["top1"])
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_cancels_and_prints_the_summary_so_far(tmp_path: Path, child_env: dict[str, str]) -> None:
     for n in range(600):
         shutil.copy(SAMPLES / "chelsea.jpg", tmp_path / f"{n:03d}.jpg")
     process = subprocess.Popen([*CLI, "classify", str(tmp_path), "--backend", "onnxruntime", "--batch", "2",
                                 "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                # unbuffered, so the test sees lines as they are printed, mid-run
-                               env={**child_env, "PYTHONUNBUFFERED": "1"}, cwd=ROOT)
+                               env={**child_env, "PYTHONUNBUFFERED": "1"}, cwd=ROOT,
+                               # like a foreground command in a terminal: a suite started in the background
+                               # (`make test &`) would otherwise hand the CLI an ignored SIGINT
+                               preexec_fn=_default_sigint)
     assert process.stdout is not None
     try:
         seen = 0
