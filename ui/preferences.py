@@ -22,3 +22,12 @@ def text_setting(settings: Any, key: str) -> str | None:
     """A string setting, None when empty or unset."""
     value = settings.value(key, "")
     return str(value).strip() or None if value is not None else None
+
+
+def restore_splitter(splitter: Any, settings: Any, key: str, default_sizes: list[int]) -> None:
+    """Give ``splitter`` the sizes saved under ``key`` (see ``saveState``), or ``default_sizes`` the first time."""
+    from PySide6.QtCore import QByteArray
+
+    state = settings.value(key)
+    if not (isinstance(state, QByteArray) and splitter.restoreState(state)):
+        splitter.setSizes(default_sizes)

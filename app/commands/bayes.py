@@ -110,7 +110,6 @@ def _load(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:
     except EngineDeadError as exc:
         print(f"error: the bayes worker died loading {args.network}: {exc.message}", file=sys.stderr)
         return None
-    client.model_info = info
     warnings = info.get("warnings", [])
     if warnings:
         print(f"note: {len(warnings)} CPT(s) with rows that do not sum exactly to 1, e.g. {warnings[0]} "

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -32,6 +32,7 @@ from ui.bayes_layout import layered_layout
 from ui.bayes_panel import BayesPanel
 from ui.context import AppContext
 from ui.engine_session import EngineSession
+from ui.preferences import restore_splitter
 from ui.widgets.device_picker import DevicePicker
 from ui.widgets.worker_status import WorkerStatusRow
 
@@ -130,11 +131,7 @@ class BayesPage(QWidget):
         self.splitter.addWidget(self.panel)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        state = self.context.settings.value(_KEY + "splitter")
-        if isinstance(state, QByteArray):
-            self.splitter.restoreState(state)
-        else:
-            self.splitter.setSizes([900, 420])
+        restore_splitter(self.splitter, self.context.settings, _KEY + "splitter", [900, 420])
 
         self.status_row = WorkerStatusRow()
         self.status = self.status_row.label

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -38,6 +38,7 @@ from ui.classify_results import ClassifiedImage, ResultsModel, load_thumbnails, 
 from ui.classify_settings import LoadChoice, RunSettings
 from ui.context import AppContext
 from ui.engine_session import EngineSession
+from ui.preferences import restore_splitter
 from ui.tasks import Task
 from ui.widgets.worker_status import WorkerStatusRow
 
@@ -172,11 +173,7 @@ class ClassifyPage(QWidget):
         self.splitter.addWidget(side_box)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        state = self.context.settings.value("classify/splitter")
-        if isinstance(state, QByteArray):
-            self.splitter.restoreState(state)
-        else:
-            self.splitter.setSizes([960, 420])
+        restore_splitter(self.splitter, self.context.settings, "classify/splitter", [960, 420])
 
         self.status_row = WorkerStatusRow()
         self.status = self.status_row.label

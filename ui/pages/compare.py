@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -35,6 +35,7 @@ from ui.compare_form import CompareForm
 from ui.compare_job import CompareJob
 from ui.compare_table import ResultsTables
 from ui.context import AppContext
+from ui.preferences import restore_splitter
 from ui.widgets.device_picker import ensure_devices
 
 EXPORT_FILTERS = {"md": "Markdown (*.md)", "csv": "CSV (*.csv)", "json": "JSON (*.json)",
@@ -142,10 +143,7 @@ class ComparePage(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
-        self.splitter.setSizes([scroll.minimumWidth(), 1000])
-        state = self.context.settings.value("compare/splitter")
-        if isinstance(state, QByteArray):
-            self.splitter.restoreState(state)
+        restore_splitter(self.splitter, self.context.settings, "compare/splitter", [scroll.minimumWidth(), 1000])
 
         self.status = QLabel("Choose what to compare, then Run. Each configuration runs in its own worker.")
         self.status.setWordWrap(True)
