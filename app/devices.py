@@ -91,6 +91,10 @@ def _torch_devices(errors: dict[str, str]) -> list[Device]:
     return found
 
 
+# Providers that send the work elsewhere (Azure: a cloud endpoint) rather than to hardware of this machine.
+REMOTE_ORT_PROVIDERS = frozenset({"AzureExecutionProvider"})
+
+
 def _ort_devices(errors: dict[str, str]) -> list[Device]:
     found: list[Device] = []
     try:
@@ -110,6 +114,8 @@ def _ort_devices(errors: dict[str, str]) -> list[Device]:
     described: set[str] = set()
     for ep_device in ep_devices:
         ep_name = str(getattr(ep_device, "ep_name", ""))
+        if ep_name in REMOTE_ORT_PROVIDERS:
+            continue
         hardware = getattr(ep_device, "device", None)
         hw_type = str(getattr(hardware, "type", "")).rsplit(".", 1)[-1].lower() or "cpu"
         index = counts.get(ep_name, 0)
@@ -123,7 +129,7 @@ def _ort_devices(errors: dict[str, str]) -> list[Device]:
                      "device_id": getattr(hardware, "device_id", None)},
         ))
     for provider in providers:
-        if provider in described:
+        if provider in described or provider in REMOTE_ORT_PROVIDERS:
             continue
         kind = "npu" if provider in ("QNNExecutionProvider", "VitisAIExecutionProvider") else (
             "cpu" if provider in ("CPUExecutionProvider", "DnnlExecutionProvider", "XnnpackExecutionProvider")

@@ -37,6 +37,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", help="architecture of a bare state dict, e.g. resnet18 (timm name)")
     parser.add_argument("--labels", help="class names file, one a line (default: from the model)")
     parser.add_argument("--calibration", help="folder of images to calibrate int8 with (default: sample photos)")
+    parser.add_argument("--decoders", type=int, help="images decoded at once (default: per the cores, see "
+                                                     "docs/vision.md)")
+    parser.add_argument("--decode-in", choices=("threads", "processes"),
+                        help="decode on threads (default) or on processes, for decoding heavier than inference")
 
 
 def register(subparsers: Any) -> None:
@@ -70,7 +74,8 @@ def register(subparsers: Any) -> None:
 def load_options(args: argparse.Namespace) -> dict[str, Any]:
     """The engine's load options from the flags (unset flags are left to the engine)."""
     options = {"backend": args.backend, "precision": args.precision, "batch": args.batch, "threads": args.threads,
-               "arch": args.arch, "labels": args.labels, "calibration": args.calibration}
+               "arch": args.arch, "labels": args.labels, "calibration": args.calibration,
+               "decode_workers": args.decoders, "decode_in": args.decode_in}
     return {k: v for k, v in options.items() if v is not None}
 
 
@@ -121,6 +126,9 @@ def describe_model(info: Mapping[str, Any], card: Mapping[str, Any] | None = Non
         lines.append(f"reference ImageNet top-1: {ref['value']}% ({ref['source']})")
     run = (f"backend: {info['backend']} {info['precision']} on {info['device']}, {info['threads']} thread(s), "
            f"batch {info['batch']}")
+    if info.get("decode_workers"):
+        run += (f", decoding on {info['decode_workers']} {info.get('decode_in', 'threads')}"
+                f"{' at low priority' if info.get('decode_in_background') else ''}")
     auto = info.get("auto")
     if auto:
         timings = ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(auto["timings_ms"].items()))

@@ -22,6 +22,8 @@ def test_devices_json_lists_cpu_and_onnxruntime(tmp_path: Path) -> None:
     ids = [d["id"] for d in report["devices"]]
     assert ids[0] == "cpu"
     assert "ort:CPUExecutionProvider:0" in ids
+    # ONNX Runtime's Azure provider calls a cloud endpoint: not a device of this machine.
+    assert not any(i.startswith("ort:AzureExecutionProvider") for i in ids)
     assert report["cpu"]["physical_cores"] >= 1 and report["cpu"]["ram_bytes"] > 2**30
     assert "avx2" in report["cpu"]["isa"] or report["cpu"]["arch"] != "x86_64"
     assert report["llama_gpu_offload"] in (True, False, None)
