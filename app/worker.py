@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import signal
@@ -20,9 +19,6 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
     _redirect_output(stderr_path)
     # Set before any engine import so OpenMP / BLAS pools start with these settings.
     os.environ.update(env)
-    # The supervisor starts workers as daemons (ended with the app); that flag would also forbid an engine
-    # its own helper processes (the vision engine's decoders), which it shuts down before the worker ends.
-    multiprocessing.current_process().daemon = False
 
     from app.engine_host import EngineHost
 

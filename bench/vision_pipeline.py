@@ -1,10 +1,12 @@
 """Folder pipeline tuning: end-to-end folder rate for decode plans and inference thread counts.
 
 Measures, in one run, the pure inference rate with every core (the reference) and the end-to-end folder
-rate (decode + preprocess + inference) for each combination of inference threads, decode threads and
-decode priority, so the defaults in ``engines.vision.pipeline.DecodePlan`` can be checked on a machine.
+rate (decode + preprocess + inference) for each combination of inference threads, decode threads,
+decode priority and Python's thread switch interval, so the defaults in
+``engines.vision.pipeline.DecodePlan`` can be checked on a machine.
 
-Usage: python bench/vision_pipeline.py [--images N] [--repeats N]   (prints a Markdown table)
+Usage: python bench/vision_pipeline.py [--images N] [--repeats N] [--threads 16,12] [--decoders 2,4]
+       [--switch-ms 5,0.5]   (prints a Markdown table)
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ def main() -> int:
                                                         "up to the cores)")
     parser.add_argument("--switch-ms", default="5", help="Python thread switch intervals to try, in ms "
                                                          "(default 5, Python's own)")
-    parser.add_argument("--decode-in", default="threads,processes", help="threads, processes or both (default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vision-pipeline-") as home:
         os.environ["WORKBENCH_HOME"] = home
@@ -41,7 +42,7 @@ def main() -> int:
 
         from engines.base import DirectContext
         from engines.vision.engine import VisionEngine
-        from engines.vision.pipeline import DecodePlan, Decoders
+        from engines.vision.pipeline import DecodePlan
 
         folder = make_folder(Path(home) / "photos", args.images)
         cores = os.cpu_count() or 1
@@ -52,9 +53,9 @@ def main() -> int:
         switches = [float(v) for v in args.switch_ms.split(",") if v.strip()]
         print(f"{cores} cores, {args.images} images, onnxruntime fp32 batch 8; default decoders: "
               f"{DecodePlan.for_cores(cores, cores)} at {cores} threads\n")
-        modes = [m.strip() == "processes" for m in args.decode_in.split(",") if m.strip()]
-        print("| inference threads | decoders | priority | switch ms | images/s | vs pure inference at all cores |")
-        print("|---:|---|---|---:|---:|---:|")
+        print("| inference threads | decode threads | priority | switch ms | images/s | vs pure inference at all "
+              "cores |")
+        print("|---:|---:|---|---:|---:|---:|")
         reference = 0.0
         for threads in thread_counts:
             engine = VisionEngine()
@@ -70,20 +71,16 @@ def main() -> int:
                 print(f"| {threads} | - | pure inference | - | {pure:.1f} | {pure / reference:.2f} |")
                 for switch in switches:
                     sys.setswitchinterval(switch / 1000)
-                    for processes in modes:
-                        for workers in decoders:
-                            for background in (False, True):
-                                plan = DecodePlan(workers, background, processes)
-                                engine._decoders.close()
-                                engine._decoders = Decoders(plan)
-                                engine.run("classify", {"paths": [str(folder)]}, ctx)  # starts processes
-                                rate = statistics.median(
-                                    engine.run("classify", {"paths": [str(folder)]}, ctx)["metrics"]["images_per_s"]
-                                    for _ in range(args.repeats))
-                                default = " (default)" if DecodePlan.for_cores(threads, cores) == plan else ""
-                                print(f"| {threads} | {workers} {'processes' if processes else 'threads'} | "
-                                      f"{'low' if background else 'normal'}{default} | {switch:g} | {rate:.1f} | "
-                                      f"{rate / reference:.2f} |", flush=True)
+                    for workers in decoders:
+                        for background in (False, True):
+                            plan = DecodePlan(workers, background)
+                            engine._decode = plan
+                            rate = statistics.median(
+                                engine.run("classify", {"paths": [str(folder)]}, ctx)["metrics"]["images_per_s"]
+                                for _ in range(args.repeats))
+                            default = " (default)" if DecodePlan.for_cores(threads, cores) == plan else ""
+                            print(f"| {threads} | {workers} | {'low' if background else 'normal'}{default} | "
+                                  f"{switch:g} | {rate:.1f} | {rate / reference:.2f} |", flush=True)
             finally:
                 engine.unload()
     return 0

@@ -37,10 +37,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", help="architecture of a bare state dict, e.g. resnet18 (timm name)")
     parser.add_argument("--labels", help="class names file, one a line (default: from the model)")
     parser.add_argument("--calibration", help="folder of images to calibrate int8 with (default: sample photos)")
-    parser.add_argument("--decoders", type=int, help="images decoded at once (default: per the cores, see "
-                                                     "docs/vision.md)")
-    parser.add_argument("--decode-in", choices=("threads", "processes"),
-                        help="decode on threads (default) or on processes, for decoding heavier than inference")
+    parser.add_argument("--decoders", type=int, help="decode threads (default: per the cores, see docs/vision.md)")
 
 
 def register(subparsers: Any) -> None:
@@ -75,7 +72,7 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
     """The engine's load options from the flags (unset flags are left to the engine)."""
     options = {"backend": args.backend, "precision": args.precision, "batch": args.batch, "threads": args.threads,
                "arch": args.arch, "labels": args.labels, "calibration": args.calibration,
-               "decode_workers": args.decoders, "decode_in": args.decode_in}
+               "decode_workers": args.decoders}
     return {k: v for k, v in options.items() if v is not None}
 
 
@@ -127,7 +124,7 @@ def describe_model(info: Mapping[str, Any], card: Mapping[str, Any] | None = Non
     run = (f"backend: {info['backend']} {info['precision']} on {info['device']}, {info['threads']} thread(s), "
            f"batch {info['batch']}")
     if info.get("decode_workers"):
-        run += (f", decoding on {info['decode_workers']} {info.get('decode_in', 'threads')}"
+        run += (f", {info['decode_workers']} decode thread(s)"
                 f"{' at low priority' if info.get('decode_in_background') else ''}")
     auto = info.get("auto")
     if auto:

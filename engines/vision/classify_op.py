@@ -9,7 +9,7 @@ from engines.base import EngineError, ErrorKind, RunCancelled, RunContext
 from engines.vision.backend import Backend
 from engines.vision.files import collect_images
 from engines.vision.loader import LoadedModel
-from engines.vision.pipeline import Decoders
+from engines.vision.pipeline import DecodePlan
 from engines.vision.postprocess import top_k
 from engines.vision.scoring import RunStats, score_stream
 
@@ -28,7 +28,7 @@ def input_paths(params: Mapping[str, Any]) -> list[str]:
 
 
 def classify(model: LoadedModel, backend: Backend, params: Mapping[str, Any], ctx: RunContext, *,
-             batch: int, decoders: Decoders) -> dict[str, Any]:
+             batch: int, decode: DecodePlan) -> dict[str, Any]:
     """Classify every image named; bad files are reported one by one and the rest still run."""
     topk = max(1, int(params.get("topk", 5)))
     batch = max(1, int(params.get("batch", batch)))
@@ -47,7 +47,7 @@ def classify(model: LoadedModel, backend: Backend, params: Mapping[str, Any], ct
     ctx.progress(0, total, f"classifying {total} images")
     try:
         for scored_batch in score_stream(backend, found.images, model.preprocess, batch=batch, ctx=ctx,
-                                         stats=stats, decoders=decoders,
+                                         stats=stats, decode=decode,
                                          fast_decode=bool(params.get("fast_decode", True))):
             for scored in scored_batch:
                 item = scored.item

@@ -14,7 +14,7 @@ from engines.base import EngineError, ErrorKind, RunContext
 from engines.vision import agreement as agreement_mod
 from engines.vision.backend import BACKENDS, Backend, check_precision
 from engines.vision.loader import LoadedModel, load_model
-from engines.vision.pipeline import DecodePlan, Decoders
+from engines.vision.pipeline import DecodePlan
 from engines.vision.runtime import Runtime
 
 OPS = ("classify", "eval", "card", "benchmark", "agreement")
@@ -27,13 +27,6 @@ def _default_threads() -> int:
     except ImportError:
         return 1
     return default_threads()
-
-
-def _decode_in_processes(options: Mapping[str, Any]) -> bool:
-    value = str(options.get("decode_in") or "threads")
-    if value not in ("threads", "processes"):
-        raise EngineError(ErrorKind.BAD_INPUT, f"decode_in must be threads or processes, got {value!r}")
-    return value == "processes"
 
 
 def _positive_int(options: Mapping[str, Any], key: str, default: int) -> int:
@@ -56,7 +49,7 @@ class VisionEngine:
         self._runtime: Runtime | None = None
         self._backend: Backend | None = None
         self._batch = DEFAULT_BATCH
-        self._decoders = Decoders()
+        self._decode = DecodePlan()
         self._info: dict[str, Any] = {}
         self._card: dict[str, Any] | None = None
 
@@ -73,8 +66,7 @@ class VisionEngine:
         self._batch = _positive_int(options, "batch", DEFAULT_BATCH)
         cores = os.cpu_count() or 1
         workers = _positive_int(options, "decode_workers", 0) if options.get("decode_workers") else None
-        self._decoders.close()
-        self._decoders = Decoders(DecodePlan.for_cores(threads, cores, workers, _decode_in_processes(options)))
+        self._decode = DecodePlan.for_cores(threads, cores, workers)
         _set_torch_threads(threads)
 
         ctx.progress(0, 3, "reading the model")
@@ -112,9 +104,8 @@ class VisionEngine:
             "model_id": loaded.name, "name": loaded.name, "path": str(loaded.weights_path),
             "architecture": loaded.architecture, "format": loaded.format, "sha256": loaded.sha256,
             "device": runtime.device, "backend": backend.name, "precision": backend.precision,
-            "threads": runtime.threads, "batch": self._batch, "decode_workers": self._decoders.plan.workers,
-            "decode_in": "processes" if self._decoders.plan.processes else "threads",
-            "decode_in_background": self._decoders.plan.background,
+            "threads": runtime.threads, "batch": self._batch, "decode_workers": self._decode.workers,
+            "decode_in_background": self._decode.background,
             "num_classes": loaded.num_classes, "input_size": [3, *loaded.preprocess.input_size],
             "preprocess": loaded.preprocess.describe(), "preprocess_summary": loaded.preprocess.summary(),
             "reference_top1": None if reference is None else {"value": reference[0], "source": reference[1]},
@@ -132,11 +123,11 @@ class VisionEngine:
         if op == "classify":
             from engines.vision.classify_op import classify
 
-            return classify(runtime.model, backend, params, ctx, batch=self._batch, decoders=self._decoders)
+            return classify(runtime.model, backend, params, ctx, batch=self._batch, decode=self._decode)
         if op == "eval":
             from engines.vision.eval_op import evaluate
 
-            return evaluate(runtime, backend, params, ctx, batch=self._batch, decoders=self._decoders)
+            return evaluate(runtime, backend, params, ctx, batch=self._batch, decode=self._decode)
         if op == "card":
             return self.card()
         if op == "benchmark":
@@ -189,7 +180,6 @@ class VisionEngine:
         """Free the backends and the model."""
         if self._runtime is not None:
             self._runtime.close()
-        self._decoders.close()
         self._runtime = self._backend = None
         self._card = None
 

@@ -12,7 +12,7 @@ from engines.base import EngineError, ErrorKind, RunCancelled, RunContext
 from engines.vision import agreement as agreement_mod
 from engines.vision.backend import Backend
 from engines.vision.evaluation import scan_labelled_folder, summarise
-from engines.vision.pipeline import Decoders
+from engines.vision.pipeline import DecodePlan
 from engines.vision.postprocess import top_k_indices
 from engines.vision.report import write_reports
 from engines.vision.runtime import Runtime
@@ -22,7 +22,7 @@ AGREEMENT_IMAGES = 32  # images of the folder re-run on every backend for the ag
 
 
 def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx: RunContext, *,
-             batch: int, decoders: Decoders) -> dict[str, Any]:
+             batch: int, decode: DecodePlan) -> dict[str, Any]:
     """Classify every image of the folder and score the answers against the folder names."""
     model = runtime.model
     folder = params.get("folder", params.get("path"))
@@ -42,7 +42,7 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
     ctx.progress(0, total, f"evaluating {total} images in {len(labelled.classes)} classes")
     try:
         for scored_batch in score_stream(backend, labelled.paths, model.preprocess, batch=batch, ctx=ctx,
-                                         stats=stats, decoders=decoders,
+                                         stats=stats, decode=decode,
                                          fast_decode=bool(params.get("fast_decode", True))):
             for scored in scored_batch:
                 item = scored.item

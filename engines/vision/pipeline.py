@@ -1,20 +1,18 @@
-"""Decode and preprocess images ahead of inference, on threads or processes, and hand them over in batches.
+"""Decode and preprocess images on threads, ahead of inference, and hand them over in batches.
 
 Pillow's decoders and resizers and numpy release the GIL for their heavy parts, so a few decode threads
-overlap inference of the current batch; on many cores their Python parts serialise on the GIL, and
-processes take over.
+overlap inference of the current batch.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,92 +81,36 @@ def lower_thread_priority() -> bool:
 
 
 MAX_THREAD_DECODERS = 4  # more decode threads only fight over the GIL (measured on 2 and 16 cores)
-PROCESS_DECODE_MIN_IMAGES = 64  # fewer images: threads, without waking the processes
 
 
 @dataclass(frozen=True)
 class DecodePlan:
-    """How many decoders prepare images, whether they give way to inference, and threads or processes."""
+    """How many decode threads prepare images, and whether they give way to inference."""
 
     workers: int = 1
     background: bool = False
-    processes: bool = False
 
     @classmethod
-    def for_cores(cls, inference_threads: int, cores: int, workers: int | None = None,
-                  processes: bool = False) -> DecodePlan:
+    def for_cores(cls, inference_threads: int, cores: int, workers: int | None = None) -> DecodePlan:
         """Decoders for a machine: threads on the cores inference leaves free, else in the background.
 
         Measured (bench/vision_pipeline.py, bench/RESULTS.md): with no free core, two low-priority
-        decoders on 2 cores fill the gaps inference threads leave at their barriers (0.87 of the pure
-        inference rate where one decoder at normal priority gave 0.74); past four, decode threads add
-        nothing. Processes are for decoding heavier than the samples'; on 16 cores they measured the same.
+        decoders on 2 cores fill the gaps inference threads leave at their barriers (a median 0.81 of the
+        pure inference rate, where one decoder at normal priority gave 0.69-0.74); past four, decode
+        threads add nothing, and on 16 cores neither did decoder processes.
         """
         free = cores - inference_threads
         if workers is None:
             workers = min(MAX_THREAD_DECODERS, free if free > 0 else cores)
         workers = max(1, workers)
-        return cls(workers, background=inference_threads + workers > cores, processes=processes)
+        return cls(workers, background=inference_threads + workers > cores)
 
 
 ONE_DECODER = DecodePlan()
 
 
-def _start_decoder_process(background: bool) -> None:
-    # Ctrl-C in a terminal reaches the whole process group; the worker above decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if background:
-        import psutil
-
-        try:
-            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if sys.platform == "win32" else 10)
-        except (OSError, psutil.Error):
-            pass
-
-
-class Decoders:
-    """The decoders of one engine: threads per run, or processes started once and kept until ``close``.
-
-    Processes start in about half a second, so they live as long as the model; a folder of fewer than
-    ``PROCESS_DECODE_MIN_IMAGES`` images uses threads and never starts them.
-    """
-
-    def __init__(self, plan: DecodePlan = ONE_DECODER) -> None:
-        self.plan = plan
-        self._processes: ProcessPoolExecutor | None = None
-
-    def prefetcher(self, paths: Sequence[Path], config: PreprocessConfig, *, depth: int,
-                   fast_decode: bool = True) -> Prefetcher:
-        """A prefetcher over ``paths`` on this engine's decoders."""
-        if self.plan.processes and len(paths) >= PROCESS_DECODE_MIN_IMAGES:
-            return Prefetcher(paths, config, plan=self.plan, depth=max(depth, 4 * self.plan.workers),
-                              fast_decode=fast_decode, executor=self._process_pool(), on_broken=self._discard)
-        return Prefetcher(paths, config, plan=self.plan, depth=depth, fast_decode=fast_decode)
-
-    def _process_pool(self) -> ProcessPoolExecutor:
-        if self._processes is None:
-            import multiprocessing
-
-            self._processes = ProcessPoolExecutor(self.plan.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_start_decoder_process,
-                                                  initargs=(self.plan.background,))
-        return self._processes
-
-    def _discard(self) -> None:
-        # A broken pool refuses all work; the next run starts fresh processes.
-        if self._processes is not None:
-            self._processes.shutdown(wait=False, cancel_futures=True)
-            self._processes = None
-
-    def close(self) -> None:
-        """Stop the decoder processes, if any were started."""
-        if self._processes is not None:
-            self._processes.shutdown(wait=True, cancel_futures=True)
-            self._processes = None
-
-
 class Prefetcher:
-    """Prepares images in order on ``workers`` threads, keeping ``depth`` images in flight.
+    """Prepares images in order on the plan's threads, keeping ``depth`` images in flight.
 
     With ``plan.background`` the decode threads run at a lower priority: when inference already keeps every
     core busy, a decode thread that preempts one of its threads stalls all the others at the next
@@ -177,31 +119,20 @@ class Prefetcher:
     """
 
     def __init__(self, paths: Sequence[Path], config: PreprocessConfig, *, plan: DecodePlan = ONE_DECODER,
-                 depth: int = 16, fast_decode: bool = True, executor: Executor | None = None,
-                 on_broken: Callable[[], None] | None = None) -> None:
+                 depth: int = 16, fast_decode: bool = True) -> None:
         self._paths = list(paths)
         self._config = config
         self._fast = fast_decode
         self._depth = max(1, depth)
-        self._owned = executor is None
-        self._pool: Executor = executor or ThreadPoolExecutor(
-            max_workers=plan.workers, thread_name_prefix="decode",
-            initializer=lower_thread_priority if plan.background else None)
-        self._broken = False
-        self._on_broken = on_broken
-        self._pending: collections.deque[tuple[int, Future[Prepared] | None]] = collections.deque()
+        self._pool = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="decode",
+                                        initializer=lower_thread_priority if plan.background else None)
+        self._pending: collections.deque[Future[Prepared]] = collections.deque()
         self._next = 0
 
     def _fill(self) -> None:
         while len(self._pending) < self._depth and self._next < len(self._paths):
-            future: Future[Prepared] | None = None
-            if not self._broken:
-                try:
-                    future = self._pool.submit(prepare, self._next, self._paths[self._next], self._config,
-                                               self._fast)
-                except BrokenExecutor:
-                    self._mark_broken()
-            self._pending.append((self._next, future))
+            self._pending.append(self._pool.submit(prepare, self._next, self._paths[self._next], self._config,
+                                                   self._fast))
             self._next += 1
 
     def batches(self, batch_size: int) -> Iterator[list[Prepared]]:
@@ -211,33 +142,14 @@ class Prefetcher:
         while self._pending:
             batch: list[Prepared] = []
             while self._pending and len(batch) < batch_size:
-                batch.append(self._take(*self._pending.popleft()))
+                batch.append(self._pending.popleft().result())
                 self._fill()  # keep the decoders busy while this batch is inferred
             yield batch
 
-    def _take(self, index: int, future: Future[Prepared] | None) -> Prepared:
-        if future is not None and not self._broken:
-            try:
-                return future.result()
-            except BrokenExecutor:
-                self._mark_broken()
-        # A decoder process died (killed, or a native decoder crashed): this run finishes on this thread.
-        return prepare(index, self._paths[index], self._config, self._fast)
-
-    def _mark_broken(self) -> None:
-        if not self._broken:
-            self._broken = True
-            if self._on_broken is not None:
-                self._on_broken()
-
     def close(self) -> None:
-        """Drop work not yet started; stop the decode threads (a shared process pool stays)."""
-        for _, future in self._pending:
-            if future is not None:
-                future.cancel()
+        """Stop the decode threads, dropping work not yet started."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
-        if self._owned:
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Prefetcher:
         return self

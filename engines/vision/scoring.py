@@ -18,7 +18,7 @@ import numpy as np
 from app.metrics import latency_summary
 from engines.base import RunContext
 from engines.vision.backend import Backend
-from engines.vision.pipeline import Decoders, Prepared
+from engines.vision.pipeline import ONE_DECODER, DecodePlan, Prefetcher, Prepared
 from engines.vision.postprocess import probabilities
 from engines.vision.preprocess import PreprocessConfig
 
@@ -81,10 +81,10 @@ class RunStats:
 
 
 def score_stream(backend: Backend, paths: Sequence[Path], config: PreprocessConfig, *, batch: int,
-                 ctx: RunContext, stats: RunStats, decoders: Decoders,
+                 ctx: RunContext, stats: RunStats, decode: DecodePlan = ONE_DECODER,
                  fast_decode: bool = True) -> Iterator[list[Scored]]:
     """Batches of scored images, in input order; checks for a cancel before each batch."""
-    with decoders.prefetcher(paths, config, depth=2 * batch, fast_decode=fast_decode) as prefetcher:
+    with Prefetcher(paths, config, plan=decode, depth=2 * batch, fast_decode=fast_decode) as prefetcher:
         for items in prefetcher.batches(batch):
             ctx.check_cancelled()
             ready = [p for p in items if p.ok]

@@ -70,16 +70,16 @@ def test_classify_cli_prints_writes_and_records(tmp_path: Path, child_env: dict[
         history.close()
 
 
-def test_classify_cli_decodes_in_processes_inside_the_worker(tmp_path: Path, child_env: dict[str, str]) -> None:
+def test_classify_cli_decode_threads_flag(tmp_path: Path, child_env: dict[str, str]) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     photos = sorted(SAMPLES.glob("*.jpg"))
     for n in range(64):
         shutil.copy(photos[n % len(photos)], folder / f"{n:03d}-{photos[n % len(photos)].name}")
-    done = run_cli(["classify", str(folder), "--backend", "onnxruntime", "--threads", "1", "--decode-in",
-                    "processes", "--decoders", "2", "-q", "--json", str(tmp_path / "out.json")], child_env)
+    done = run_cli(["classify", str(folder), "--backend", "onnxruntime", "--threads", "1", "--decoders", "3", "-q",
+                    "--json", str(tmp_path / "out.json")], child_env)
     assert done.returncode == 0, done.stderr
-    assert "decoding on 2 processes at low priority" in done.stdout
+    assert "3 decode thread(s) at low priority" in done.stdout
     assert "64 images classified, 0 failed" in done.stdout
     rows = json.loads((tmp_path / "out.json").read_text())["results"]
     espresso = [r for r in rows if r["path"].endswith("coffee.jpg")]
