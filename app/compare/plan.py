@@ -173,11 +173,35 @@ def _accelerator(device: str) -> bool:
         device.startswith("ort:") and not device.startswith("ort:CPUExecutionProvider"))
 
 
-def vision_configs(settings: CompareSettings, devices: Sequence[str], threads: int) -> list[Config]:
-    """torch eager and ONNX Runtime, fp32/int8 (and fp16 on accelerators), on each device."""
+# The ONNX Runtime provider that serves a torch-style device id (as engines.vision.ort_backend maps it).
+_ORT_PROVIDER_FOR = {"cuda": "CUDAExecutionProvider", "dml": "DmlExecutionProvider", "mps": "CoreMLExecutionProvider"}
+
+
+def _ort_twin(device: str) -> str | None:
+    """``ort:<Provider>:N`` for ``cuda:N``/``dml:N``/``mps``: the same hardware through ONNX Runtime."""
+    prefix, _, index = device.partition(":")
+    provider = _ORT_PROVIDER_FOR.get(prefix)
+    return f"ort:{provider}:{index or 0}" if provider else None
+
+
+def vision_configs(settings: CompareSettings, devices: Sequence[str], threads: int,
+                   available: Sequence[str] = ()) -> list[Config]:
+    """torch eager and ONNX Runtime, fp32/int8 (and fp16 on accelerators), on each device.
+
+    ONNX Runtime runs on ``cuda:0`` (say) only where its provider for it was found (``available``
+    lists ``ort:CUDAExecutionProvider:0``), and then that ``ort:`` id is not planned again.
+    """
+    twins = {_ort_twin(d): d for d in devices if _ort_twin(d) in available}
     out = []
     for device in devices:
-        backends = ["onnxruntime"] if device.startswith("ort:") else list(VISION_BACKENDS)
+        if device in twins:
+            continue  # measured as "<twin> onnxruntime"
+        if device.startswith("ort:"):
+            backends = ["onnxruntime"]
+        elif device == "cpu" or _ort_twin(device) in available:
+            backends = list(VISION_BACKENDS)
+        else:
+            backends = ["torch"]  # this ONNX Runtime has no provider for the device
         for backend in backends:
             if settings.vision_backends and backend not in settings.vision_backends:
                 continue
@@ -220,7 +244,7 @@ def build_plan(settings: CompareSettings, supported: Mapping[str, Sequence[str]]
         if workload == "llm":
             plan += llm_configs(settings, devices, cores)
         elif workload == "vision":
-            plan += vision_configs(settings, devices, threads)
+            plan += vision_configs(settings, devices, threads, supported.get(workload, ()))
         else:
             plan += bayes_configs(settings, devices, threads)
     if not plan:

@@ -48,13 +48,28 @@ def test_a_gpu_machine_plans_offload_fp16_and_the_junction_tree_on_the_gpu() -> 
     # Vision: fp16 only on accelerators, int8 only through ONNX Runtime, the ORT CPU provider not twice.
     assert "vision cuda:0 torch fp16" in labels and "vision cpu torch fp16" not in labels
     assert "vision cpu torch int8" not in labels and "vision cpu onnxruntime int8" in labels
-    assert "vision ort:CUDAExecutionProvider:0 onnxruntime fp16" in labels
+    # ONNX Runtime's CUDA provider is measured once, under the GPU's own id.
+    assert "vision cuda:0 onnxruntime fp16" in labels
     assert not any("CPUExecutionProvider" in label for label in labels)
     # Bayes: every method on the CPU, only the junction tree on the GPU (the rest runs on the CPU anyway).
     bayes = sorted(c.label for c in plan if c.workload == "bayes")
     assert bayes == ["bayes cpu numpy float64 gibbs", "bayes cpu numpy float64 jt", "bayes cpu numpy float64 lw",
                      "bayes cpu numpy float64 ve", "bayes cuda:0 torch float64 jt"]
     assert len(labels) == len(plan), "every configuration is distinct"
+
+
+def test_onnxruntime_is_not_planned_on_a_gpu_it_has_no_provider_for() -> None:
+    cpu_only_ort = [d for d in GPU_MACHINE if d.id != "ort:CUDAExecutionProvider:0"]
+    supported, _ = supported_devices(_report(cpu_only_ort), ("vision",))
+    labels = [c.label for c in build_plan(CompareSettings(workloads=("vision",)), supported, cores=2, threads=1)]
+    assert labels == ["vision cpu torch fp32", "vision cpu onnxruntime fp32", "vision cpu onnxruntime int8",
+                      "vision cuda:0 torch fp32", "vision cuda:0 torch fp16"]
+    # Chosen alone, the provider's own id still runs.
+    supported, _ = supported_devices(_report(GPU_MACHINE), ("vision",))
+    alone = CompareSettings(workloads=("vision",), devices=("ort:CUDAExecutionProvider:0",),
+                            vision_precisions=("fp32",))
+    assert [c.label for c in build_plan(alone, supported, cores=2, threads=1)] == [
+        "vision ort:CUDAExecutionProvider:0 onnxruntime fp32"]
 
 
 def test_device_choice_and_filters_narrow_the_plan() -> None:
