@@ -125,3 +125,22 @@ def test_folders_are_walked_recursively_in_order(mixed_folder: Path) -> None:
     assert names == sorted(names, key=lambda n: str(next(p for p in found.images if p.name == n)))
     assert "f_palette.gif" in names  # from nested/deeper
     assert "notes.txt" not in names and found.skipped_files == 1
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_torch_and_pillow_resizing_agree_within_a_grey_level(interpolation: str) -> None:
+    from engines.vision.preprocess import resize_and_crop, resize_and_crop_planes
+
+    for crop_mode in ("center", "squash"):
+        config = PreprocessConfig(interpolation=interpolation, crop_mode=crop_mode)
+        for name in ("chelsea.jpg", "coffee.jpg"):
+            image = Image.open(SAMPLES / name).convert("RGB")
+            planes = resize_and_crop_planes(image, config)
+            assert planes is not None and planes.dtype == np.uint8 and planes.shape == (3, 224, 224)
+            pillow = np.asarray(resize_and_crop(image, config)).transpose(2, 0, 1).astype(int)
+            difference = np.abs(planes.astype(int) - pillow)
+            assert difference.max() <= 1 and (difference > 0).mean() < 0.02
+    # Filters torch does not have, and crops larger than the image, stay with Pillow.
+    assert resize_and_crop_planes(Image.new("RGB", (300, 300)), PreprocessConfig(interpolation="lanczos")) is None
+    assert resize_and_crop_planes(Image.new("RGB", (10, 10)), PreprocessConfig(input_size=(32, 32),
+                                                                                resize_size=8)) is None
