@@ -95,7 +95,7 @@ class DecodePlan:
         """Decoders for a machine: threads on the cores inference leaves free, else in the background.
 
         Measured (bench/vision_pipeline.py, bench/RESULTS.md): with no free core, two low-priority
-        decoders on 2 cores fill the gaps inference threads leave at their barriers (a median 0.81 of the
+        decoders on 2 cores fill the gaps inference threads leave at their barriers (a median 0.80 of the
         pure inference rate, where one decoder at normal priority gave 0.69-0.74); past four, decode
         threads add nothing, and on 16 cores neither did decoder processes.
         """
