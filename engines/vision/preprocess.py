@@ -110,6 +110,19 @@ def _triple(value: Any, name: str, source: str) -> tuple[float, float, float]:
     return (float(value[0]), float(value[1]), float(value[2]))
 
 
+def crop_geometry(size: tuple[int, int], config: PreprocessConfig) -> tuple[int, int, int, int]:
+    """Resized width and height, then the crop's top and left (negative: the crop is padded)."""
+    w, h = size
+    if config.crop_mode == "squash":
+        new_w = new_h = config.resize_size
+    elif w <= h:
+        new_w, new_h = config.resize_size, int(config.resize_size * h / w)
+    else:
+        new_w, new_h = int(config.resize_size * w / h), config.resize_size
+    height, width = config.input_size
+    return new_w, new_h, round((new_h - height) / 2.0), round((new_w - width) / 2.0)
+
+
 def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> Image.Image:
     """Resize then centre-crop, as torchvision's Resize(int) + CenterCrop do it.
 
@@ -119,14 +132,7 @@ def resize_and_crop(image: Image.Image, config: PreprocessConfig) -> Image.Image
     height, width = config.input_size
     method = _INTERPOLATIONS[config.interpolation]
     w, h = image.size
-    if config.crop_mode == "squash":
-        new_w = new_h = config.resize_size
-    elif w <= h:
-        new_w, new_h = config.resize_size, int(config.resize_size * h / w)
-    else:
-        new_w, new_h = int(config.resize_size * w / h), config.resize_size
-    top = round((new_h - height) / 2.0)
-    left = round((new_w - width) / 2.0)
+    new_w, new_h, top, left = crop_geometry(image.size, config)
     if top >= 0 and left >= 0:
         sx, sy = w / new_w, h / new_h
         box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
@@ -170,14 +176,7 @@ def resize_and_crop_planes(image: Image.Image, config: PreprocessConfig) -> np.n
     if mode is None:
         return None
     height, width = config.input_size
-    w, h = image.size
-    if config.crop_mode == "squash":
-        new_w = new_h = config.resize_size
-    elif w <= h:
-        new_w, new_h = config.resize_size, int(config.resize_size * h / w)
-    else:
-        new_w, new_h = int(config.resize_size * w / h), config.resize_size
-    top, left = round((new_h - height) / 2.0), round((new_w - width) / 2.0)
+    new_w, new_h, top, left = crop_geometry(image.size, config)
     if top < 0 or left < 0:
         return None  # a crop larger than the image is padded: Pillow's path
     try:
