@@ -191,14 +191,15 @@ def vision_configs(settings: CompareSettings, devices: Sequence[str], threads: i
     ONNX Runtime runs on ``cuda:0`` (say) only where its provider for it was found (``available``
     lists ``ort:CUDAExecutionProvider:0``), and then that ``ort:`` id is not planned again.
     """
-    twins = {_ort_twin(d): d for d in devices if _ort_twin(d) in available}
+    twins = {d: _ort_twin(d) for d in devices}
+    served = {twin for twin in twins.values() if twin in available}
     out = []
     for device in devices:
-        if device in twins:
-            continue  # measured as "<twin> onnxruntime"
+        if device in served:
+            continue  # measured as "<its GPU id> onnxruntime"
         if device.startswith("ort:"):
             backends = ["onnxruntime"]
-        elif device == "cpu" or _ort_twin(device) in available:
+        elif device == "cpu" or twins[device] in served:
             backends = list(VISION_BACKENDS)
         else:
             backends = ["torch"]  # this ONNX Runtime has no provider for the device

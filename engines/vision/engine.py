@@ -14,7 +14,7 @@ from engines.base import EngineError, ErrorKind, RunContext
 from engines.vision import agreement as agreement_mod
 from engines.vision.backend import BACKENDS, Backend, check_precision
 from engines.vision.loader import LoadedModel, load_model
-from engines.vision.pipeline import DecodePlan
+from engines.vision.pipeline import ONE_DECODER, DecodePlan
 from engines.vision.runtime import Runtime
 
 OPS = ("classify", "eval", "card", "benchmark", "agreement")
@@ -49,7 +49,7 @@ class VisionEngine:
         self._runtime: Runtime | None = None
         self._backend: Backend | None = None
         self._batch = DEFAULT_BATCH
-        self._decode = DecodePlan()
+        self._decode = ONE_DECODER
         self._info: dict[str, Any] = {}
         self._card: dict[str, Any] | None = None
 
@@ -65,8 +65,7 @@ class VisionEngine:
         threads = _positive_int(options, "threads", _default_threads())
         self._batch = _positive_int(options, "batch", DEFAULT_BATCH)
         cores = os.cpu_count() or 1
-        workers = _positive_int(options, "decode_workers", 0) if options.get("decode_workers") else None
-        self._decode = DecodePlan.for_cores(threads, cores, workers)
+        self._decode = DecodePlan.for_cores(threads, cores, _positive_int(options, "decode_workers", 0) or None)
         _set_torch_threads(threads)
 
         ctx.progress(0, 3, "reading the model")
