@@ -174,11 +174,14 @@ def test_large_jpegs_decode_at_reduced_scale_with_the_same_answer(lite_engine: A
     big = tmp_path / "big_coffee.jpg"
     Image.open(SAMPLES / "coffee.jpg").resize((2400, 1600), Image.Resampling.BICUBIC).save(big, quality=92)
     answers = {}
-    for fast in (True, False):
-        ctx = RecordingContext()
-        lite_engine.run("classify", {"paths": [str(big)], "fast_decode": fast}, ctx)
-        answers[fast] = ctx.partials[0]
+    decode_ms: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):  # alternated, fastest of three: one sample each is at the mercy of a busy machine
+        for fast in (True, False):
+            ctx = RecordingContext()
+            lite_engine.run("classify", {"paths": [str(big)], "fast_decode": fast}, ctx)
+            answers[fast] = ctx.partials[0]
+            decode_ms[fast].append(answers[fast]["times_ms"]["decode"])
     assert answers[True]["size"] == [2400, 1600]
     assert answers[True]["top"][0]["label"] == answers[False]["top"][0]["label"] == "espresso"
     assert abs(answers[True]["top"][0]["prob"] - answers[False]["top"][0]["prob"]) < 0.05
-    assert answers[True]["times_ms"]["decode"] < answers[False]["times_ms"]["decode"]
+    assert min(decode_ms[True]) < min(decode_ms[False])
