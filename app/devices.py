@@ -16,8 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app import paths
-from app.thread_env import default_threads, physical_cores
+from core import paths
+from core.thread_env import default_threads, physical_cores
 from engines.base import Device
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",

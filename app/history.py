@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import paths
+from core import paths
 
 
 def _import_sqlite_utils() -> Any:

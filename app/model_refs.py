@@ -36,3 +36,17 @@ def _from_registry(ref: str, kind: str | None) -> Path | None:
     except ImportError:
         return None
     return lookup_path(ref, kind)
+
+
+# Engines whose models are files the app names; the Bayes engine resolves its shipped network names itself.
+_FILE_KINDS = ("llm", "vision")
+
+
+def resolve_for_load(ref: str, kind: str) -> str:
+    """The path a worker should open for ``ref``: ids resolved here, so no worker opens the registry."""
+    try:
+        return str(resolve_model_ref(ref, kind))
+    except UnknownModel:
+        if kind in _FILE_KINDS:
+            raise
+        return ref

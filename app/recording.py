@@ -8,15 +8,25 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from app.history import History
 from app.messages import Cancelled, EngineDead, Event, Failed, Result, Sample
-from app.metrics import ResourceSampler
-from app.supervisor import EngineClient
+from core.metrics import ResourceSampler
+from app.supervisor import EngineClient, RequestHandle
 
 _SAMPLE_FLUSH = 500
+
+
+class RunStatus(StrEnum):
+    """How a run ended (the history's ``runs.status``)."""
+
+    OK = "ok"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    CRASHED = "crashed"
 
 
 @dataclass
@@ -24,17 +34,20 @@ class RunOutcome:
     """How a recorded run ended."""
 
     run_id: str
-    status: str  # ok | cancelled | failed | crashed
+    status: RunStatus
     result: Mapping[str, Any] | None = None
     error: str | None = None
     error_kind: str | None = None
     final: Event | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.status = RunStatus(self.status)
+
     @property
     def ok(self) -> bool:
         """True when the run finished normally."""
-        return self.status == "ok"
+        return self.status == RunStatus.OK
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> str | None:
@@ -117,29 +130,16 @@ def run_recorded(
 
 def _finish(history: History, run_id: str, final: Event | None, pending: list[tuple[str, float, float]],
             resource_metrics: dict[str, float], store_result: bool) -> RunOutcome:
-    outcome = RunOutcome(run_id, "failed", final=final)
+    outcome = outcome_of(final, run_id)
+    outcome.metrics = {**outcome.metrics, **resource_metrics}
     if isinstance(final, Result):
-        data = final.data
-        series = data.get("series") or {}
+        series = final.data.get("series") or {}
         for name, points in series.items():
             for index, point in enumerate(points):
                 if isinstance(point, list | tuple):
                     pending.append((name, float(point[0]), float(point[1])))
                 else:
                     pending.append((name, float(index), float(point)))
-        outcome.status, outcome.result = "ok", data
-        outcome.metrics = {**dict(data.get("metrics") or {}), **resource_metrics}
-    elif isinstance(final, Cancelled):
-        outcome.status, outcome.result, outcome.error = "cancelled", final.data, "cancelled by the user"
-        outcome.metrics = {**dict(final.data.get("metrics") or {}), **resource_metrics}
-    elif isinstance(final, Failed):
-        outcome.error, outcome.error_kind = final.message, final.kind
-        outcome.metrics = resource_metrics
-    elif isinstance(final, EngineDead):
-        outcome.status, outcome.error, outcome.error_kind = "crashed", final.message, "crashed"
-        outcome.metrics = resource_metrics
-    else:
-        outcome.error = "the run ended without a result"
     history.add_samples(run_id, pending)
     stored = None
     if store_result and outcome.result is not None:
@@ -147,3 +147,41 @@ def _finish(history: History, run_id: str, final: Event | None, pending: list[tu
     history.finish_run(run_id, outcome.status, metrics=outcome.metrics, error=outcome.error, result=stored)
     outcome.metrics.setdefault("recorded_at", time.time())
     return outcome
+
+
+def outcome_of(final: Event | None, run_id: str = "") -> RunOutcome:
+    """The outcome a request's final event stands for."""
+    outcome = RunOutcome(run_id, RunStatus.FAILED, final=final)
+    if isinstance(final, Result):
+        outcome.status, outcome.result = RunStatus.OK, final.data
+        outcome.metrics = dict(final.data.get("metrics") or {})
+    elif isinstance(final, Cancelled):
+        outcome.status, outcome.result, outcome.error = RunStatus.CANCELLED, final.data, "cancelled by the user"
+        outcome.metrics = dict(final.data.get("metrics") or {})
+    elif isinstance(final, Failed):
+        outcome.error, outcome.error_kind = final.message, final.kind
+    elif isinstance(final, EngineDead):
+        outcome.status, outcome.error, outcome.error_kind = RunStatus.CRASHED, final.message, "crashed"
+    else:
+        outcome.error = "the run ended without a result"
+    return outcome
+
+
+def run_unrecorded(client: EngineClient, op: str, params: Mapping[str, Any] | None = None, *,
+                   on_event: Callable[[Event], None] | None = None,
+                   on_start: Callable[[RequestHandle], None] | None = None) -> RunOutcome:
+    """Submit ``op`` and wait for its end without writing to the history; never raises for engine failures."""
+    handle = client.submit(op, dict(params or {}))
+    if on_start is not None:
+        on_start(handle)
+    final: Event | None = None
+    try:
+        for event in handle.events():
+            if on_event is not None:
+                on_event(event)
+            final = event
+    except BaseException:
+        handle.cancel()
+        handle.wait(30)
+        raise
+    return outcome_of(final)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import paths
+from core import paths
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from app import paths
+from core import paths
 from app.discovery import get_spec
 from app.errors import EngineDeadError, describe_exit, raise_for
-from app.messages import Cancel, Cancelled, EngineDead, Event, Load, Run, Shutdown, is_final
-from app.thread_env import worker_environment
+from app.messages import Cancel, Cancelled, EngineDead, Event, Failed, Load, Run, Shutdown, is_final
+from app.model_refs import UnknownModel, resolve_for_load
+from core.thread_env import worker_environment
 from engines.base import EngineSpec
 
 CANCEL_GRACE_S = 5.0
@@ -152,7 +153,14 @@ class EngineClient:
 
     def submit_load(self, model: str, device: str = "cpu", options: Mapping[str, Any] | None = None) -> RequestHandle:
         """Start loading a model; the handle streams load progress."""
-        message = Load(new_request_id("load"), str(model), device, dict(options or {}))
+        request_id = new_request_id("load")
+        try:
+            model = resolve_for_load(str(model), self.spec.kind.value)
+        except UnknownModel as exc:
+            handle = self._register(request_id)
+            self._dispatch(Failed(request_id, "not_found", str(exc)))
+            return handle
+        message = Load(request_id, model, device, dict(options or {}))
         self._last_load = message
         handle = self._register(message.request_id)
         self._send(message)

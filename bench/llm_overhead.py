@@ -117,7 +117,7 @@ def main() -> int:
     from app.history import History
     from app.model_refs import resolve_model_ref
     from app.supervisor import start_engine
-    from app.thread_env import default_threads
+    from core.thread_env import default_threads
 
     threads = args.threads or default_threads()
     path = str(resolve_model_ref(args.model, "llm"))

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from core.errors import EngineError, ErrorKind
+
 
 class EngineKind(StrEnum):
     """The model family an engine serves."""
@@ -31,28 +33,6 @@ class EngineKind(StrEnum):
     VISION = "vision"
     BAYES = "bayes"
     OTHER = "other"
-
-
-class ErrorKind(StrEnum):
-    """Why a request failed; the GUI and CLI choose their wording from it."""
-
-    BAD_INPUT = "bad_input"  # the file, evidence or parameter the user gave is wrong
-    NOT_FOUND = "not_found"
-    UNSUPPORTED = "unsupported"  # valid input this engine/device cannot handle
-    OUT_OF_MEMORY = "out_of_memory"  # refused up front or failed allocating
-    DEVICE = "device"  # the chosen device is missing or failed
-    CANCELLED = "cancelled"
-    INTERNAL = "internal"  # a bug: the message carries the traceback
-
-
-class EngineError(Exception):
-    """An error a user can understand and act on, raised by engines and turned into a ``Failed`` event."""
-
-    def __init__(self, kind: ErrorKind | str, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.kind = ErrorKind(kind)
-        self.message = message
-        self.detail = detail
 
 
 class RunCancelled(Exception):
@@ -181,3 +161,7 @@ class EngineSpec:
         """True when this engine opens files named like ``path``."""
         lower = path.lower()
         return any(lower.endswith(suffix) for suffix in self.file_types)
+
+
+__all__ = ["Device", "DirectContext", "Engine", "EngineError", "EngineKind", "EngineSpec", "ErrorKind", "RunCancelled",
+           "RunContext"]

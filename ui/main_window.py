@@ -42,13 +42,13 @@ class PageEntry:
 
 
 PAGES: tuple[PageEntry, ...] = (
-    PageEntry("chat", "Chat", "ui.pages.chat:ChatPage"),
-    PageEntry("classify", "Classify", "ui.pages.classify:ClassifyPage"),
-    PageEntry("bayes", "Bayes", "ui.pages.bayes:BayesPage"),
-    PageEntry("models", "Models", "ui.pages.models:ModelsPage"),
-    PageEntry("compare", "Compare", "ui.pages.compare:ComparePage"),
-    PageEntry("history", "History", "ui.pages.history:HistoryPage"),
-    PageEntry("settings", "Settings", "ui.pages.settings:SettingsPage"),
+    PageEntry("chat", "Chat", "ui.chat.page:ChatPage"),
+    PageEntry("classify", "Classify", "ui.classify.page:ClassifyPage"),
+    PageEntry("bayes", "Bayes", "ui.bayes.page:BayesPage"),
+    PageEntry("models", "Models", "ui.models.page:ModelsPage"),
+    PageEntry("compare", "Compare", "ui.compare.page:ComparePage"),
+    PageEntry("history", "History", "ui.history.page:HistoryPage"),
+    PageEntry("settings", "Settings", "ui.settings.page:SettingsPage"),
 )
 PAGE_KEYS = tuple(entry.key for entry in PAGES)
 DEFAULT_PAGE = "chat"

@@ -182,7 +182,7 @@ def image_line(row: Mapping[str, Any]) -> str:
 
 def summary_from_rows(rows: Sequence[Mapping[str, Any]], wall_s: float) -> dict[str, float]:
     """images/s and latency statistics computed from the per-image rows (used after an interrupt)."""
-    from app.metrics import latency_summary
+    from core.metrics import latency_summary
 
     ok = [r for r in rows if r.get("ok")]
     out: dict[str, float] = {"images": float(len(ok)), "failed": float(len(rows) - len(ok)), "wall_s": wall_s}

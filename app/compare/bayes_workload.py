@@ -18,7 +18,7 @@ from typing import Any
 
 from app.compare.measure import MeasureContext, StepFailed
 from app.compare.results import INFO, ResultRow
-from app.metrics import latency_summary
+from core.metrics import latency_summary
 
 LEAF_EVIDENCE = 5
 APPROXIMATE = ("lw", "gibbs")

@@ -16,7 +16,7 @@ from typing import Any
 from app.compare.bandwidth import bandwidth_for, model_bandwidth_utilisation
 from app.compare.measure import MeasureContext, StepFailed
 from app.compare.results import INFO, ResultRow
-from app.metrics import latency_summary, mean_std
+from core.metrics import latency_summary, mean_std
 
 # About 50 tokens of plain English: TTFT is then mostly prompt processing, as in a short chat turn.
 TTFT_PROMPT = (
@@ -37,7 +37,7 @@ def _model_path(ctx: MeasureContext) -> Path:
 
 def derived_model(ctx: MeasureContext, source: Path, quant: str) -> Path:
     """``source`` re-quantized to ``quant`` with llama.cpp (cached next to the other derived files)."""
-    from app import paths
+    from core import paths
 
     target = paths.cache_dir("compare-quant") / f"{source.stem}.{quant}.gguf"
     if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:

@@ -33,7 +33,7 @@ def _gpus(devices: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def machine_fingerprint(report: Mapping[str, Any]) -> dict[str, Any]:
     """CPU, RAM, GPUs, OS, library versions and thread settings, from a device probe report."""
-    from app.thread_env import default_threads, worker_environment
+    from core.thread_env import default_threads, worker_environment
 
     cpu = dict(report.get("cpu") or {})
     cpu.pop("ram_available_bytes", None)  # changes from minute to minute: not part of the machine

@@ -104,7 +104,7 @@ class CompareRunner:
     def prepare(self) -> list[Config]:
         """Probe devices (cached), fingerprint the machine, plan, and create the session row."""
         from app.devices import probe_devices_cached
-        from app.thread_env import default_threads, physical_cores
+        from core.thread_env import default_threads, physical_cores
 
         if self._report is not None:
             report = dict(self._report)

@@ -99,7 +99,7 @@ class ModelManager:
 
     def files(self, repo_id: str, *, revision: str | None = None, n_ctx: int = DEFAULT_CONTEXT) -> FileListing:
         """A repository's files with quant and a fit verdict against the memory free right now."""
-        from app.memory_fit import available_memory
+        from core.memory_fit import available_memory
 
         listing = self.hub.repo_files(repo_id, revision)
         free_ram, free_vram = available_memory()

@@ -17,7 +17,8 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"  # the Hub stopped answering
     SERVER = "server"  # the Hub answered with an error
     CHECKSUM = "checksum"  # the downloaded bytes do not match the published SHA-256
-    DISK_SPACE = "disk_space"  # refused before starting: not enough free disk
+    DISK_SPACE = "disk_space"  # not enough free disk (refused before starting, or the disk filled up)
+    DAMAGED = "damaged"  # a file already in the cache no longer matches its published checksum
     CANCELLED = "cancelled"
     UNSUPPORTED = "unsupported"  # a valid file the workbench cannot use
 
@@ -29,3 +30,11 @@ class ModelError(WorkbenchError):
         super().__init__(message)
         self.reason = Reason(reason)
         self.message = message
+
+
+class CachedFileDamaged(ModelError):
+    """A cached file that no longer matches its checksum; ``pointer`` is its snapshot path."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(Reason.DAMAGED, message)
+        self.pointer = pointer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.memory_fit import FitVerdict, estimate_llm_memory, fit_verdict
+from core.memory_fit import FitVerdict, estimate_llm_memory, fit_verdict
 
 # The context the verdict assumes when none is given (the LLM engine's default).
 DEFAULT_CONTEXT = 4096

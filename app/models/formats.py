@@ -63,7 +63,7 @@ def detect_file(path: Path) -> Detected | None:
 
 
 def _gguf(path: Path) -> Detected:
-    from engines.llm.gguf import GGUFError, read_gguf
+    from core.gguf import GGUFError, read_gguf
 
     try:
         info = read_gguf(path)

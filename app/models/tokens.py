@@ -7,7 +7,7 @@ import re
 import stat
 from pathlib import Path
 
-from app import paths
+from core import paths
 from app.models.errors import ModelError, Reason
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.]{8,512}$")

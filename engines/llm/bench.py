@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from app.metrics import mean_std
+from core.metrics import mean_std
 from engines.base import EngineError, ErrorKind, RunContext
 
 

@@ -32,7 +32,7 @@ class LlamaEngine:
     # --- protocol -----------------------------------------------------------------------------
     def load(self, model: str, device: str, options: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
         """Validate, check memory, load; returns the facts shown to the user and stored with runs."""
-        from app.thread_env import default_threads
+        from core.thread_env import default_threads
 
         parsed = parse_load_options(options)
         ctx.progress(0, 1, "reading GGUF header")

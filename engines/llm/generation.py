@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import metrics
+from core import metrics
 from engines.base import RunContext
 from engines.llm.sampling import SamplingParams
 
@@ -39,7 +39,7 @@ class Generation:
     token_ids: list[int] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float]:
-        """TTFT, TPOT, ITL percentiles, tokens/s (definitions in :mod:`app.metrics`) and context use."""
+        """TTFT, TPOT, ITL percentiles, tokens/s (definitions in :mod:`core.metrics`) and context use."""
         out = metrics.token_metrics(self.t_request, self.token_times, self.prompt_tokens)
         evaluated = self.prompt_tokens - self.prompt_cached
         out["prompt_tokens"] = float(self.prompt_tokens)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.base import EngineError, ErrorKind
-from engines.llm.gguf import GGUFInfo, read_gguf
+from core.gguf import GGUFInfo, read_gguf
 from engines.llm.memory_check import check_fit
 from engines.llm.native_log import NativeLog
 from engines.llm.options import DEFAULT_CTX, KV_CACHE_TYPES, LoadOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.memory_fit import (
+from core.memory_fit import (
     KV_BYTES_PER_ELEMENT,
     FitVerdict,
     MemoryEstimate,
@@ -13,7 +13,7 @@ from app.memory_fit import (
     fit_verdict,
 )
 from engines.base import EngineError, ErrorKind
-from engines.llm.gguf import GGUFInfo
+from core.gguf import GGUFInfo
 from engines.llm.options import LoadOptions
 
 _GIB = 1024**3
@@ -68,7 +68,7 @@ def estimate_for_file(path: str, n_ctx: int | None = None, kv_type: str = "f16")
 
     For the model list and download picker: no llama_cpp import, no weights read.
     """
-    from engines.llm.gguf import read_gguf
+    from core.gguf import read_gguf
     from engines.llm.options import DEFAULT_CTX
 
     info = read_gguf(path)

@@ -20,7 +20,7 @@ class LoadOptions:
     """Everything that decides how a GGUF is loaded. ``None`` means "choose for me"."""
 
     n_ctx: int | None = None  # None: min(4096, the model's training context)
-    threads: int | None = None  # None: app.thread_env.default_threads()
+    threads: int | None = None  # None: core.thread_env.default_threads()
     threads_batch: int | None = None  # None: same as threads
     n_batch: int = 512
     n_ubatch: int = 512

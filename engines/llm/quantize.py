@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.base import EngineError, ErrorKind
-from engines.llm.gguf import FILE_TYPES, read_gguf
+from core.gguf import FILE_TYPES, read_gguf
 
 # The targets that make sense on a CPU without an importance matrix.
 QUANT_TARGETS = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",

@@ -36,7 +36,7 @@ def candidates(runtime: Runtime, precision: str) -> list[str]:
 
 def store_path() -> Path:
     """The file holding remembered choices."""
-    from app import paths
+    from core import paths
 
     return paths.cache_dir("vision") / "auto_backend.json"
 

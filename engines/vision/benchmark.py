@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from app.metrics import latency_summary
+from core.metrics import latency_summary
 from engines.base import EngineError, ErrorKind, RunContext
 from engines.vision.runtime import Runtime
 

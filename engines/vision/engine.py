@@ -23,7 +23,7 @@ DEFAULT_BATCH = 8
 
 def _default_threads() -> int:
     try:
-        from app.thread_env import default_threads
+        from core.thread_env import default_threads
     except ImportError:
         return 1
     return default_threads()

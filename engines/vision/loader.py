@@ -58,13 +58,11 @@ def file_sha256(path: Path) -> str:
 
 
 def resolve(ref: str) -> Path:
-    """The file or folder for a reference: a path, a starter id or a registry id."""
-    from app.model_refs import UnknownModel, resolve_model_ref
-
-    try:
-        return resolve_model_ref(ref, "vision")
-    except UnknownModel as exc:
-        raise EngineError(ErrorKind.NOT_FOUND, str(exc)) from exc
+    """The file or folder ``ref`` names; the app resolves model ids to paths before it sends ``Load``."""
+    path = Path(ref).expanduser()
+    if not path.exists():
+        raise EngineError(ErrorKind.NOT_FOUND, f"no such model file or folder: {ref}")
+    return path
 
 
 def load_model(ref: str, options: Mapping[str, Any] | None = None) -> LoadedModel:

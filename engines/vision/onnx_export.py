@@ -24,7 +24,7 @@ OUTPUT_NAME = "logits"
 
 def cache_dir() -> Path:
     """Where exported and derived ONNX graphs live (under the workbench's cache)."""
-    from app import paths
+    from core import paths
 
     return paths.cache_dir("onnx")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.metrics import latency_summary
+from core.metrics import latency_summary
 from engines.base import RunContext
 from engines.vision.backend import Backend
 from engines.vision.pipeline import ONE_DECODER, DecodePlan, Prefetcher, Prepared

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.metrics import (
+from core.metrics import (
     itl_s,
     latency_summary,
     mean_std,

@@ -14,10 +14,10 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from ui.bayes_evidence import EvidenceSet, SoftEvidenceDialog
-from ui.bayes_graph import HEADER
-from ui.bayes_layout import count_crossings, layered_layout, layers_of
-from ui.pages.bayes import BayesPage, list_shipped_networks
+from ui.bayes.evidence import EvidenceSet, SoftEvidenceDialog
+from ui.bayes.graph import HEADER
+from ui.bayes.layout import count_crossings, layered_layout, layers_of
+from ui.bayes.page import BayesPage, list_shipped_networks
 
 # pgmpy 1.1.2 VariableElimination on resources/networks/alarm.bif.gz, computed once outside the app.
 LVEDVOLUME_GIVEN_HYPOVOLEMIA_AND_LOW_CVP = [0.81791405, 0.0528661, 0.12921985]

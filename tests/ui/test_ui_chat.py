@@ -12,9 +12,9 @@ import pytest
 from gui_support import STARTER_LLM, make_context, wait_for
 from PySide6.QtWidgets import QApplication
 
-from ui.chat_markdown import render_markdown, split_fences
-from ui.chat_stats import TokenRate, answer_stats, context_text, stats_line
-from ui.pages.chat import ChatPage
+from ui.chat.markdown import render_markdown, split_fences
+from ui.chat.stats import TokenRate, answer_stats, context_text, stats_line
+from ui.chat.page import ChatPage
 
 SHORT = {"max_tokens": 16, "seed": 7, "temperature": 0.0}
 

@@ -17,13 +17,13 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
 
-from ui.classify_card import card_html
-from ui.classify_drop import dropped_paths
-from ui.classify_eval import row_normalised, summary_text
-from ui.classify_export import result_records
-from ui.classify_plots import RateMeter
-from ui.classify_results import ClassifiedImage
-from ui.pages.classify import ClassifyPage, summary_line
+from ui.classify.card import card_html
+from ui.classify.drop import dropped_paths
+from ui.classify.eval import row_normalised, summary_text
+from ui.classify.export import result_records
+from ui.classify.plots import RateMeter
+from ui.classify.results import ClassifiedImage
+from ui.classify.page import ClassifyPage, summary_line
 
 IMAGES = Path(__file__).resolve().parents[2] / "resources" / "images"
 SAMPLES = sorted(IMAGES.glob("*.jpg"))

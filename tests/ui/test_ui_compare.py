@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.compare.plan import CompareSettings
-from ui.compare_form import CompareForm
-from ui.pages.compare import ComparePage
+from ui.compare.form import CompareForm
+from ui.compare.page import ComparePage
 
 SMALL_BAYES = CompareSettings(workloads=("bayes",), bayes_methods=("jt", "ve"), repeat=3, warmup=1)
 

@@ -14,8 +14,8 @@ from gui_support import make_context, wait_for
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from ui.history_format import format_value, key_metrics
-from ui.pages.history import HistoryPage
+from ui.history.format import format_value, key_metrics
+from ui.history.page import HistoryPage
 
 
 def test_values_get_units_and_key_metrics_pick_the_telling_ones() -> None:

@@ -14,7 +14,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from ui.pages.models import ModelsPage
+from ui.models.page import ModelsPage
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY
 
 hub_server = fake_hub_module()

@@ -27,8 +27,8 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
-from ui.pages.chat import ChatPage
-from ui.pages.models import ModelsPage
+from ui.chat.page import ChatPage
+from ui.models.page import ModelsPage
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY
 
 REPO = "org/Big-GGUF"

@@ -9,7 +9,7 @@ import pytest
 from gui_support import make_context, wait_for
 from PySide6.QtWidgets import QApplication
 
-from ui.pages.settings import SettingsPage
+from ui.settings.page import SettingsPage
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
 from ui.theme import THEME_KEY, apply_theme, is_dark
 

@@ -38,7 +38,7 @@ def test_ring_buffer_keeps_the_newest_points_in_order() -> None:
 
 
 def test_a_broken_page_becomes_a_placeholder_with_the_reason(context: AppContext) -> None:
-    missing = build_page(PageEntry("x", "Missing", "ui.pages.does_not_exist:Page"), context)
+    missing = build_page(PageEntry("x", "Missing", "ui.does_not_exist.page:Page"), context)
     assert isinstance(missing, PlaceholderPage) and "ModuleNotFoundError" in missing.error
     wrong = build_page(PageEntry("y", "Wrong", "ui.main_window:PlaceholderPage"), context)
     assert isinstance(wrong, PlaceholderPage) and "TypeError" in wrong.error

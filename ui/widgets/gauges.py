@@ -24,7 +24,7 @@ class MachineLoad:
 
 def read_gpu_memory() -> tuple[int, int] | None:
     """Used and total bytes of the first NVIDIA GPU; None where none can be read."""
-    from app.nvml import gpu_memory
+    from core.nvml import gpu_memory
 
     gpus = gpu_memory()
     return (gpus[0].used, gpus[0].total) if gpus else None

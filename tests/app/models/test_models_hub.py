@@ -7,7 +7,7 @@ import time
 import pytest
 from fake_hub_server import FakeFile, FakeHub, Fault, tiny_gguf
 
-from app.memory_fit import FitVerdict
+from core.memory_fit import FitVerdict
 from app.models.api import ModelManager
 from app.models.errors import ModelError, Reason
 from app.models.hub import HubClient

@@ -11,7 +11,7 @@ import pytest
 from app.errors import RequestFailed
 from app.model_refs import resolve_model_ref
 from app.supervisor import InProcessClient
-from engines.llm.gguf import read_gguf
+from core.gguf import read_gguf
 
 PASSAGE = ("The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. "
            "Pack my box with five dozen liquor jugs.")

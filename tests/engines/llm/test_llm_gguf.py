@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engines.base import ErrorKind
-from engines.llm.gguf import GGUFArray, GGUFError, read_gguf
+from core.gguf import GGUFArray, GGUFError, read_gguf
 
 GGUFWriter = Callable[..., Path]
 
@@ -44,7 +44,7 @@ def test_reads_the_starter_chat_model_without_llama_cpp(smollm2_path: Path) -> N
 def test_module_does_not_import_llama_cpp() -> None:
     import subprocess
 
-    code = "import sys, engines.llm.gguf, engines.llm.spec; print('llama_cpp' in sys.modules)"
+    code = "import sys, core.gguf, engines.llm.spec; print('llama_cpp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

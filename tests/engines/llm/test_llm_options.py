@@ -9,7 +9,7 @@ import pytest
 from engines.base import EngineError, ErrorKind
 from engines.llm.chat_template import BUILTIN_TEMPLATES, resolve_chat_format, validate_messages
 from engines.llm.generation import StopMatcher
-from engines.llm.gguf import read_gguf
+from core.gguf import read_gguf
 from engines.llm.options import parse_load_options
 from engines.llm.sampling import parse_sampling
 

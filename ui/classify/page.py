@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.recording import RunOutcome
-from ui.classify_card import card_html
-from ui.classify_drop import IMAGE_FILTER, dropped_paths
-from ui.classify_eval import EvalPanel
-from ui.classify_export import write_evaluation, write_results
-from ui.classify_plots import LivePerformance
-from ui.classify_results import ClassifiedImage, ResultsModel, load_thumbnails, make_results_view
-from ui.classify_settings import LoadChoice, RunSettings
+from ui.classify.card import card_html
+from ui.classify.drop import IMAGE_FILTER, dropped_paths
+from ui.classify.eval import EvalPanel
+from ui.classify.export import write_evaluation, write_results
+from ui.classify.plots import LivePerformance
+from ui.classify.results import ClassifiedImage, ResultsModel, load_thumbnails, make_results_view
+from ui.classify.settings import LoadChoice, RunSettings
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 from ui.preferences import restore_splitter

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.base import EngineError, ErrorKind
+from core.errors import EngineError, ErrorKind
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.models_view import (
+from ui.models.view import (
     FILE_COLUMNS,
     INSTALLED_COLUMNS,
     SEARCH_COLUMNS,

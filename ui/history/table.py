@@ -14,7 +14,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from ui.history_format import COLUMNS, duration_s, table_row
+from ui.history.format import COLUMNS, duration_s, table_row
 
 STATUS_COLOURS = {"ok": "#16a34a", "failed": "#dc2626", "crashed": "#dc2626", "cancelled": "#d97706",
                   "running": "#2563eb"}

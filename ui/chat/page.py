@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 
 from app.conversations import ConversationStore
 from app.recording import RunOutcome
-from ui.chat_controls import ModelBar, SamplingPanel
-from ui.chat_conversations import ConversationList
-from ui.chat_state import (
+from ui.chat.controls import ModelBar, SamplingPanel
+from ui.chat.conversations import ConversationList
+from ui.chat.state import (
     ConversationState,
     PreparedRequest,
     load_state,
@@ -45,8 +45,8 @@ from ui.chat_state import (
     save_answer,
     switch_branch,
 )
-from ui.chat_stats import TokenRate, answer_stats, context_text
-from ui.chat_view import ChatView
+from ui.chat.stats import TokenRate, answer_stats, context_text
+from ui.chat.view import ChatView
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 from ui.preferences import engine_threads
@@ -72,7 +72,7 @@ def list_llm_models(context: AppContext) -> list[tuple[str, str]]:
 
 def estimate_fit(ref: str, n_ctx: int) -> str:
     """One line saying how much memory ``ref`` needs at ``n_ctx`` and whether it fits (no model is read)."""
-    from app.memory_fit import available_memory
+    from core.memory_fit import available_memory
     from app.model_refs import resolve_model_ref
     from app.models.fit import estimate_file_fit
 
@@ -181,7 +181,7 @@ class ChatPage(QWidget):
             return
         self.refresh_conversations(select=str(self.settings.value("chat/conversation", "")) or None)
         self.refresh_models()
-        from ui.chat_markdown import warm_up
+        from ui.chat.markdown import warm_up
 
         self.context.tasks.run(lambda _s: warm_up())
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ui.classify_results import ClassifiedImage
+from ui.classify.results import ClassifiedImage
 
 TOP = 5
 

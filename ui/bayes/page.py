@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.recording import RunOutcome
-from ui.bayes_evidence import EvidenceSet, SoftEvidenceDialog
-from ui.bayes_graph import NODE_WIDTH, NetworkScene, NetworkView, node_height
-from ui.bayes_layout import layered_layout
-from ui.bayes_panel import BayesPanel
+from ui.bayes.evidence import EvidenceSet, SoftEvidenceDialog
+from ui.bayes.graph import NODE_WIDTH, NetworkScene, NetworkView, node_height
+from ui.bayes.layout import layered_layout
+from ui.bayes.panel import BayesPanel
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 from ui.preferences import restore_splitter

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from ui.context import AppContext
-from ui.history_detail import DetailPane
-from ui.history_format import export_csv, export_json
-from ui.history_table import RUN_ROLE, RunsFilter, RunsModel
+from ui.history.detail import DetailPane
+from ui.history.format import export_csv, export_json
+from ui.history.table import RUN_ROLE, RunsFilter, RunsModel
 
 RUN_LIMIT = 5000
 STATUSES = ("ok", "failed", "cancelled", "crashed", "running")

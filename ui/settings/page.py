@@ -38,9 +38,9 @@ from ui.widgets.device_picker import ensure_devices
 
 def data_facts() -> dict[str, Any]:
     """Where the data lives and how big it is, plus the token's masked form (runs in the background)."""
-    from app import paths
+    from core import paths
     from app.models.tokens import load_token, mask
-    from app.thread_env import default_threads
+    from core.thread_env import default_threads
 
     home = paths.home()
     database = paths.database_path()

@@ -87,7 +87,7 @@ def available_memory() -> tuple[int, int | None]:
 
 def _free_vram() -> int | None:
     # NVML is the one reading that works without importing torch (which costs seconds).
-    from app.nvml import gpu_memory
+    from core.nvml import gpu_memory
 
     gpus = gpu_memory()
     return max((g.free for g in gpus), default=None) if gpus else None

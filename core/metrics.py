@@ -178,7 +178,7 @@ class ResourceSampler:
 
 def gpu_memory_used(pid: int | None = None) -> int | None:
     """GPU memory in use (by ``pid`` when NVML can attribute it), or None where it cannot be read."""
-    from app.nvml import gpu_memory, process_gpu_memory
+    from core.nvml import gpu_memory, process_gpu_memory
 
     if pid is not None:
         return process_gpu_memory(pid)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.history_format import compare_rows, duration_text, format_value, started_text
+from ui.history.format import compare_rows, duration_text, format_value, started_text
 from ui.theme import PALETTE, is_dark
 
 MAX_GRAPHS = 6

@@ -1,7 +1,7 @@
 """The Compare page: run one workload across devices, backends, precisions and quantizations, and compare.
 
 The comparison itself is ``app.compare`` (each configuration in its own worker); this page chooses the
-settings, starts and cancels it through :class:`~ui.compare_job.CompareJob`, shows rows as they finish, and
+settings, starts and cancels it through :class:`~ui.compare.job.CompareJob`, shows rows as they finish, and
 keeps every database and file operation (past sessions, import, export) on the shared task runner.
 """
 
@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
 
 from app.compare.plan import PlanError
 from app.compare.results import CompareSession, ResultRow
-from ui.compare_charts import CompareCharts
-from ui.compare_form import CompareForm
-from ui.compare_job import CompareJob
-from ui.compare_table import ResultsTables
+from ui.compare.charts import CompareCharts
+from ui.compare.form import CompareForm
+from ui.compare.job import CompareJob
+from ui.compare.table import ResultsTables
 from ui.context import AppContext
 from ui.preferences import restore_splitter
 from ui.widgets.device_picker import ensure_devices

@@ -1,0 +1,1 @@
+"""The Bayes page and its parts."""

@@ -1,0 +1,1 @@
+"""The Classify page and its parts."""

@@ -1,0 +1,1 @@
+"""The History page and its parts."""
