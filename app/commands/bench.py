@@ -46,8 +46,14 @@ def _register_vision(targets: Any) -> None:
     register_bench(targets)
 
 
+def _register_serve(targets: Any) -> None:
+    from app.commands.bench_serve import register
+
+    register(targets)
+
+
 # Each target adds its own sub-parser.
-TARGETS: tuple[Callable[[Any], None], ...] = (_register_llm, _register_vision)
+TARGETS: tuple[Callable[[Any], None], ...] = (_register_llm, _register_vision, _register_serve)
 
 
 def rows_for(result: Mapping[str, Any]) -> list[dict[str, Any]]:
