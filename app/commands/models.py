@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     search.add_argument("--sort", choices=("downloads", "likes", "updated"), default="downloads")
     search.add_argument("--limit", type=int, default=20)
     search.add_argument("--json", action="store_true")
+    _insecure_token_flag(search)
     search.set_defaults(handler=_search)
 
     files = commands.add_parser("files", help="a repository's files, quantizations and fit verdicts")
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     files.add_argument("--revision", help="branch, tag or commit (default main)")
     files.add_argument("--ctx", type=int, default=None, help="context length the LLM verdict assumes")
     files.add_argument("--json", action="store_true")
+    _insecure_token_flag(files)
     files.set_defaults(handler=_files)
 
     pull = commands.add_parser("pull", help="download, verify and register a model")
@@ -44,11 +46,18 @@ def register(subparsers: Any) -> None:
     pull.add_argument("file", metavar="FILE", nargs="?", help="the file to get (default: the best GGUF "
                       "quant, or the safetensors checkpoint and its config)")
     pull.add_argument("--revision", help="branch, tag or commit (default main)")
+    pull.add_argument("--restart", action="store_true",
+                      help="discard a partial download and start from the first byte")
+    pull.add_argument("--repair", action="store_true",
+                      help="re-verify cached files and download again any that fail their checksum")
+    _insecure_token_flag(pull)
     pull.set_defaults(handler=_pull)
 
     listing = commands.add_parser("list", help="installed and registered models")
     listing.add_argument("--kind", choices=("llm", "vision", "bayes", "other"))
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--verify", action="store_true",
+                         help="also re-hash every registered file against its SHA-256 (slow for big models)")
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser("show", help="everything known about one model")
@@ -77,9 +86,22 @@ def register(subparsers: Any) -> None:
     scan.add_argument("--hf-cache", type=Path, metavar="DIR", help="Hugging Face hub cache folder")
     scan.set_defaults(handler=_scan)
 
-    token = commands.add_parser("token", help="the Hugging Face token (for gated or private models)")
-    token.add_argument("action", choices=("set", "clear", "status"))
+    token = commands.add_parser("token", help="the Hugging Face token (for gated or private models)",
+                                usage="workbench models token {set,clear,status}",
+                                description="set reads the token from the terminal (no echo) or stdin, "
+                                            "never from the command line")
+    # Everything after `token` is taken as words and checked here, so that a token typed on the command line
+    # never reaches argparse, whose errors repeat the arguments they refuse.
+    token.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     token.set_defaults(handler=_token)
+
+
+def _insecure_token_flag(parser: Any) -> None:
+    from app.models.hub import INSECURE_TOKEN_ENV, INSECURE_TOKEN_FLAG
+
+    parser.add_argument(INSECURE_TOKEN_FLAG, action="store_true",
+                        help="send the Hub token even to a plain-http HF_ENDPOINT on another machine "
+                             f"(also: {INSECURE_TOKEN_ENV}=1)")
 
 
 def _handled(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -95,17 +117,20 @@ def _handled(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
     return run
 
 
-def _manager() -> ModelManager:
+def _manager(args: argparse.Namespace | None = None) -> ModelManager:
     from app.models.api import ModelManager
+    from app.models.hub import HubClient
 
-    return ModelManager()
+    allow = bool(getattr(args, "allow_insecure_token", False))
+    return ModelManager(hub=HubClient(allow_insecure_token=allow))
 
 
 @_handled
 def _search(args: argparse.Namespace) -> int:
     from app.models.hub import HubClient
 
-    repos = HubClient().search(args.query, kind=args.kind, sort=args.sort, limit=args.limit)
+    client = HubClient(allow_insecure_token=args.allow_insecure_token)
+    repos = client.search(args.query, kind=args.kind, sort=args.sort, limit=args.limit)
     if args.json:
         print(json.dumps([{"repo": r.id, "downloads": r.downloads, "likes": r.likes,
                            "updated": r.updated.isoformat() if r.updated else None} for r in repos], indent=2))
@@ -126,7 +151,7 @@ def _files(args: argparse.Namespace) -> int:
     from app.models.fit import DEFAULT_CONTEXT
     from app.text_table import format_table, human_bytes
 
-    with _manager() as manager:
+    with _manager(args) as manager:
         listing = manager.files(args.repo, revision=args.revision, n_ctx=args.ctx or DEFAULT_CONTEXT)
     if args.json:
         print(json.dumps({
@@ -162,6 +187,11 @@ class _ProgressPrinter:
     def __call__(self, progress: DownloadProgress) -> None:
         from app.text_table import human_bytes
 
+        if progress.message:
+            # Retries, waits and oddities of the server get a line of their own (not overwritten).
+            print(("\n" if self.tty and self.last_phase else "") + progress.message, file=sys.stderr, flush=True)
+            self.last_phase = ""
+            return
         total = progress.total_bytes
         percent = f"{100 * progress.done_bytes / total:5.1f}%" if total else ""
         rate = f"{human_bytes(progress.rate_bytes_per_s)}/s" if progress.rate_bytes_per_s else ""
@@ -192,9 +222,10 @@ def _pull(args: argparse.Namespace) -> int:
     from app.text_table import human_bytes
 
     started = time.monotonic()
-    with _manager() as manager:
+    with _manager(args) as manager:
         try:
-            result = manager.pull(args.repo, args.file, revision=args.revision, on_progress=_ProgressPrinter())
+            result = manager.pull(args.repo, args.file, revision=args.revision, on_progress=_ProgressPrinter(),
+                                  restart=args.restart, repair=args.repair)
         except KeyboardInterrupt:
             print("\ncancelled: the partial download is kept; run the same pull again to resume",
                   file=sys.stderr)
@@ -217,22 +248,30 @@ def _when(timestamp: float | None) -> str:
 
 @_handled
 def _list(args: argparse.Namespace) -> int:
+    from app.models.integrity import repair_hint
     from app.text_table import format_table, human_bytes
 
     with _manager() as manager:
         records = manager.list(args.kind)
+        health = {r.id: manager.health(r, deep=args.verify) for r in records}
     if args.json:
-        print(json.dumps([r.to_dict() | {"exists": r.exists} for r in records], indent=2, default=str))
+        print(json.dumps([r.to_dict() | {"exists": r.exists, "status": health[r.id].status,
+                                         "problem": health[r.id].problem} for r in records],
+                         indent=2, default=str))
         return 0
     rows = []
     for r in records:
         path = r.path or f"(package {r.repo}; assembled on first use)"
-        if not r.exists:
-            path = f"MISSING {path}"
+        status = health[r.id].status
+        if status != "ok":
+            path = f"{status.upper()} {path}"
         rows.append((r.id, r.kind, r.format, r.quant or "", human_bytes(r.size_bytes), path, r.source,
                      _when(r.last_used_at)))
     print(format_table(("id", "kind", "format", "quant", "size", "path", "source", "last used"), rows,
                        align_right=(4,)))
+    for r in records:
+        if health[r.id].status == "damaged":
+            print(f"  {r.id} is damaged ({health[r.id].problem}); fix: {repair_hint(r)}", file=sys.stderr)
     return 0
 
 
@@ -303,13 +342,22 @@ def _scan(args: argparse.Namespace) -> int:
 @_handled
 def _token(args: argparse.Namespace) -> int:
     from app.models import tokens
+    from app.models.errors import ModelError, Reason
 
-    if args.action == "status":
+    words = list(args.words)
+    action = words[0] if words else ""
+    if action not in ("set", "clear", "status") or len(words) > 1:
+        # Never repeat the words: one of them may be the token itself.
+        hint = " (the token is not taken from the command line, where ps and the shell history keep it: " \
+               "run `workbench models token set` and paste it at the prompt, or pipe it on stdin)" \
+            if action == "set" or len(words) > 1 else ""
+        raise ModelError(Reason.BAD_INPUT, f"usage: workbench models token {{set,clear,status}}{hint}")
+    if action == "status":
         token = tokens.load_token()
         where = f" ({tokens.token_path()})" if token else ""
         print(f"Hugging Face token: {tokens.mask(token)}{where}")
         return 0
-    if args.action == "clear":
+    if action == "clear":
         print("token removed" if tokens.clear_token() else "no token was stored")
         return 0
     # Read from the terminal without echo, or from stdin: never from the command line, where ps shows it.

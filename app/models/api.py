@@ -10,13 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.models.download import DownloadedFile, ProgressCallback, download_file, ensure_disk_space
-from app.models.errors import ModelError, Reason
+from app.models.download import DownloadedFile, DownloadProgress, ProgressCallback, download_file
+from app.models.errors import CachedFileDamaged, ModelError, Reason
 from app.models.fit import DEFAULT_CONTEXT, FitEstimate, estimate_file_fit
 from app.models.formats import detect_file
 from app.models.hf_cache import default_cache_dir, remove_snapshot_file, repo_folder
 from app.models.hub import HubClient, HubFile, HubRepo, RepoFiles, pick_default_files
 from app.models.importing import ImportReport, import_path
+from app.models.in_flight import ensure_disk_space
+from app.models.integrity import Health, check_record
 from app.models.local_files import model_stem
 from app.models.records import ModelRecord
 from app.models.registry import Registry
@@ -115,19 +117,29 @@ class ModelManager:
         return FileListing(listing, rows, free_ram, free_vram, n_ctx)
 
     def pull(self, repo_id: str, filename: str | None = None, *, revision: str | None = None,
-             on_progress: ProgressCallback | None = None,
-             cancelled: Callable[[], bool] | None = None) -> PullResult:
+             on_progress: ProgressCallback | None = None, cancelled: Callable[[], bool] | None = None,
+             restart: bool = False, repair: bool = False) -> PullResult:
         """Download a model (a named file, or the best default) with its companions, verify it, register it.
 
-        Nothing is registered unless every file arrived and matched its published checksum.
+        Nothing is registered unless every file arrived and matched its published checksum. ``restart``
+        discards partial downloads first; ``repair`` downloads again a cached file that fails its checksum
+        (without it, such a file is marked damaged in the registry and the pull stops with the reason).
         """
         revision = revision or "main"
         listing = self.hub.repo_files(repo_id, revision)
         wanted = _choose_files(listing, filename)
+        if restart:
+            self._discard_partials(repo_id, wanted, on_progress)
         self._check_total_space(repo_id, wanted)
-        done = [download_file(self.hub, repo_id, f.filename, revision=revision, cache_dir=self.cache_dir,
-                              expected_sha256=f.sha256, on_progress=on_progress, cancelled=cancelled)
-                for f in wanted]
+        done = []
+        for f in wanted:
+            try:
+                done.append(download_file(self.hub, repo_id, f.filename, revision=revision,
+                                          cache_dir=self.cache_dir, expected_sha256=f.sha256,
+                                          on_progress=on_progress, cancelled=cancelled, repair=repair))
+            except CachedFileDamaged as damaged:
+                self._mark_damaged(Path(damaged.pointer), damaged.message)
+                raise
         primary = done[0]
         detected = detect_file(primary.path)
         if detected is None:
@@ -149,6 +161,25 @@ class ModelManager:
         stored, created = self.registry.add(record)
         return PullResult(stored, created, done)
 
+    def _discard_partials(self, repo_id: str, files: list[HubFile], on_progress: ProgressCallback | None) -> None:
+        # Before the space check, so the check counts the whole file again.
+        blobs = repo_folder(self.cache_dir, repo_id) / "blobs"
+        for file in files:
+            partial = blobs / f"{file.sha256}.incomplete"
+            if file.sha256 and partial.exists():
+                size = partial.stat().st_size
+                partial.unlink()
+                if on_progress is not None:
+                    on_progress(DownloadProgress(file.filename, "notice", 0, file.size, message=(
+                        f"{file.filename}: discarded the partial download ({human_bytes(size)}); starting "
+                        "from the first byte")))
+
+    def _mark_damaged(self, pointer: Path, problem: str) -> None:
+        # The registered path may name any file of the model (the first of a split one, say).
+        for record in self.registry.list(include_starters=False):
+            if record.source == "hub" and pointer in _files_of(record):
+                self.registry.mark_damaged(record.path, problem.split(";")[0])
+
     def _check_total_space(self, repo_id: str, files: list[HubFile]) -> None:
         blobs = repo_folder(self.cache_dir, repo_id) / "blobs"
         needed = 0
@@ -169,6 +200,16 @@ class ModelManager:
     def get(self, model_id: str) -> ModelRecord | None:
         """One model by id."""
         return self.registry.get(model_id)
+
+    def health(self, record: ModelRecord, *, deep: bool = False) -> Health:
+        """Whether the model's files are still whole (``deep``: re-hash them against the registered SHA-256).
+
+        A deep check that finds damage records it, so later listings show it without hashing again.
+        """
+        health = check_record(record, deep=deep)
+        if deep and health.status == "damaged" and not record.meta.get("damaged"):
+            self.registry.mark_damaged(record.path, health.problem)
+        return health
 
     def remove(self, model_id: str, *, delete_files: bool | None = None) -> RemoveResult:
         """Unregister a model; delete its files when the workbench downloaded them (or when asked, for files

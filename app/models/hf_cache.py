@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 from app.models.errors import ModelError, Reason
@@ -55,19 +56,25 @@ def pointer_path(storage: Path, commit: str, filename: str) -> Path:
 
 
 def link_pointer(blob: Path, pointer: Path) -> None:
-    """Point the snapshot entry at the blob: a relative symlink, else a hard link, else a copy."""
+    """Point the snapshot entry at the blob: a relative symlink, else a hard link, else a copy.
+
+    The new entry is made under a unique name and renamed over the old one, so the entry is never missing
+    and two processes linking the same file at once cannot trip over each other.
+    """
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    if pointer.is_symlink() or pointer.exists():
-        pointer.unlink()
+    temporary = pointer.with_name(f".{pointer.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        os.symlink(os.path.relpath(blob, pointer.parent), pointer)
-        return
-    except OSError:
-        pass
-    try:
-        os.link(blob, pointer)
-    except OSError:
-        shutil.copyfile(blob, pointer)
+        try:
+            os.symlink(os.path.relpath(blob, pointer.parent), temporary)
+        except OSError:
+            try:
+                os.link(blob, temporary)
+            except OSError:
+                shutil.copyfile(blob, temporary)
+        os.replace(temporary, pointer)
+    finally:
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
 
 
 def write_ref(storage: Path, revision: str, commit: str) -> None:
@@ -77,7 +84,7 @@ def write_ref(storage: Path, revision: str, commit: str) -> None:
     check_revision(revision)
     ref = join_inside(storage / "refs", revision)
     ref.parent.mkdir(parents=True, exist_ok=True)
-    temporary = ref.with_name(ref.name + ".tmp")
+    temporary = ref.with_name(f".{ref.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(commit)
     os.replace(temporary, ref)
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.models.errors import ModelError, Reason
 from app.models.quant import is_gguf_name, is_projector_name, parse_quant, shard_info
 from app.models.safe_names import check_repo_id, check_revision, safe_relative_name
 
 DEFAULT_TIMEOUT_S = 10.0
+# Opt-in for sending the token over plain HTTP to another machine (also: the CLI's --allow-insecure-token).
+INSECURE_TOKEN_ENV = "WORKBENCH_ALLOW_INSECURE_TOKEN"
+INSECURE_TOKEN_FLAG = "--allow-insecure-token"
 SEARCH_KINDS = ("llm", "vision")
 SORTS = {"downloads": "downloads", "likes": "likes", "updated": "lastModified"}
 # What each kind means on the Hub: GGUF repositories for llama.cpp, timm image classifiers in safetensors.
@@ -83,10 +89,12 @@ class HubClient:
     """Talks to the Hub (or ``endpoint``, a mirror or the tests' loopback server) with an optional token."""
 
     def __init__(self, *, endpoint: str | None = None, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+                 timeout: float = DEFAULT_TIMEOUT_S, allow_insecure_token: bool = False) -> None:
         self._endpoint = endpoint.rstrip("/") if endpoint else None
         self._token = token
         self.timeout = timeout
+        self.allow_insecure_token = allow_insecure_token
+        self.withheld_token = False  # a token exists but was not sent (plain HTTP to another machine)
 
     @property
     def endpoint(self) -> str:
@@ -105,10 +113,32 @@ class HubClient:
 
         return load_token()
 
+    def token_allowed(self) -> bool:
+        """True when a token may go to the endpoint: https, this machine, or an explicit opt-in."""
+        split = urlsplit(self.endpoint)
+        if split.scheme == "https" or self.allow_insecure_token or os.environ.get(INSECURE_TOKEN_ENV) == "1":
+            return True
+        return _is_loopback(split.hostname or "")
+
+    def request_token(self) -> str | bool | None:
+        """What to hand huggingface_hub as ``token``: ours, None (its own), or False (send none at all)."""
+        token = self.token()
+        if self.token_allowed():
+            return token
+        if token is None:
+            from huggingface_hub import get_token
+
+            token = get_token()  # HF_TOKEN or `hf auth login`: withheld just the same
+        self.withheld_token = token is not None
+        return False
+
+    def _errors(self, doing: str) -> Any:
+        return hub_errors(doing, self.timeout, self.endpoint, withheld=self)
+
     def _api(self) -> Any:
         from huggingface_hub import HfApi
 
-        return HfApi(endpoint=self.endpoint, token=self.token())
+        return HfApi(endpoint=self.endpoint, token=self.request_token())
 
     def search(self, query: str, *, kind: str = "llm", sort: str = "downloads", limit: int = 20) -> list[HubRepo]:
         """Repositories matching ``query`` for ``kind`` (llm: GGUF, vision: timm), best first by ``sort``."""
@@ -126,9 +156,10 @@ class HubClient:
         params: dict[str, Any] = {"sort": SORTS[sort], "limit": limit, "expand": _EXPAND, **_KIND_FILTERS[kind]}
         if query:
             params["search"] = query
-        with hub_errors(f"searching the Hub for {query!r}", self.timeout, self.endpoint):
+        with self._errors(f"searching the Hub for {query!r}"):
             response = get_session().get(f"{self.endpoint}/api/models", params=params,
-                                         headers=build_hf_headers(token=self.token()), timeout=self.timeout)
+                                         headers=build_hf_headers(token=self.request_token()),
+                                         timeout=self.timeout)
             hf_raise_for_status(response)
             items = response.json()
         if not isinstance(items, list):
@@ -144,7 +175,7 @@ class HubClient:
         check_repo_id(repo_id)
         if revision is not None:
             check_revision(revision)
-        with hub_errors(f"listing the files of {repo_id}", self.timeout, self.endpoint):
+        with self._errors(f"listing the files of {repo_id}"):
             info = self._api().model_info(repo_id, revision=revision, files_metadata=True, timeout=self.timeout)
         files = []
         for sibling in info.siblings or ():
@@ -168,8 +199,9 @@ class HubClient:
         check_revision(revision)
         safe_relative_name(filename)
         url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
-        with hub_errors(f"looking up {filename} in {repo_id}", self.timeout, self.endpoint):
-            meta = get_hf_file_metadata(url, token=self.token(), timeout=self.timeout, endpoint=self.endpoint)
+        with self._errors(f"looking up {filename} in {repo_id}"):
+            meta = get_hf_file_metadata(url, token=self.request_token(), timeout=self.timeout,
+                                        endpoint=self.endpoint)
         if not meta.commit_hash or not meta.etag:
             raise ModelError(Reason.SERVER, f"{self.endpoint} answered without X-Repo-Commit or ETag headers: "
                                             "it does not look like a Hugging Face Hub (check HF_ENDPOINT)")
@@ -180,14 +212,17 @@ class HubClient:
         """Headers for a byte transfer from the Hub (user agent, and the token if there is one)."""
         from huggingface_hub.utils import build_hf_headers
 
-        headers: dict[str, str] = build_hf_headers(token=self.token())
+        headers: dict[str, str] = build_hf_headers(token=self.request_token())
         headers["Accept-Encoding"] = "identity"  # byte ranges refer to the stored file, not a gzip stream
         return headers
 
 
 @contextmanager
-def hub_errors(doing: str, timeout: float, endpoint: str) -> Iterator[None]:
-    """Turn huggingface_hub and network exceptions into :class:`ModelError` with words a user can act on."""
+def hub_errors(doing: str, timeout: float, endpoint: str, withheld: HubClient | None = None) -> Iterator[None]:
+    """Turn huggingface_hub and network exceptions into :class:`ModelError` with words a user can act on.
+
+    ``withheld``: the client whose token may have been held back; an access error then says why.
+    """
     try:
         yield
     except ModelError:
@@ -196,11 +231,19 @@ def hub_errors(doing: str, timeout: float, endpoint: str) -> Iterator[None]:
         mapped = describe_hub_error(exc, doing, timeout, endpoint)
         if mapped is None:
             raise
+        if withheld is not None and withheld.withheld_token and mapped.reason in (Reason.AUTH, Reason.NOT_FOUND):
+            mapped = ModelError(mapped.reason, mapped.message + f" (a token is stored but was not sent: {endpoint} "
+                                "is plain http and not this machine; use https, or pass "
+                                f"{INSECURE_TOKEN_FLAG} if this network is trusted)")
         raise mapped from exc
 
 
-def describe_hub_error(exc: Exception, doing: str, timeout: float, endpoint: str) -> ModelError | None:
-    """The :class:`ModelError` for an exception raised while talking to the Hub (None: not a Hub error)."""
+def describe_hub_error(exc: Exception, doing: str, timeout: float, endpoint: str,
+                       who: str = "the Hub") -> ModelError | None:
+    """The :class:`ModelError` for an exception raised while talking to the Hub (None: not a Hub error).
+
+    ``who`` names the server in messages (the file host a download was redirected to, for example).
+    """
     import httpx2
     from huggingface_hub import errors
 
@@ -223,7 +266,7 @@ def describe_hub_error(exc: Exception, doing: str, timeout: float, endpoint: str
             return ModelError(Reason.AUTH, where + f"the Hub refused access ({status}); set a token with "
                                                    "workbench models token set")
         reason = exc.response.reason_phrase if exc.response is not None else ""
-        return ModelError(Reason.SERVER, where + f"the Hub answered {status} {reason}".rstrip() +
+        return ModelError(Reason.SERVER, where + f"{who} answered {status} {reason}".rstrip() +
                           "; try again later")
     if isinstance(exc, httpx2.TimeoutException):
         return ModelError(Reason.TIMEOUT, where + f"{endpoint} did not answer within {timeout:g} s; "
@@ -262,3 +305,12 @@ def pick_default_files(files: Sequence[HubFile]) -> list[HubFile]:
     if onnx:
         return onnx[:1]
     raise ModelError(Reason.UNSUPPORTED, "the repository has no GGUF, safetensors or ONNX file to download")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -57,6 +57,11 @@ def import_path(registry: Registry, path: str | Path, *, kind: str | None = None
         try:
             detected = detect_file(file)
             if detected is None:
+                looks_like = _model_suffix(file)
+                if looks_like:
+                    # Named like a model but not one: say so rather than leave the user wondering.
+                    report.skipped.append((str(file), f"named like a {looks_like} file but its content is not "
+                                                      f"one (nor any format the workbench reads: {FORMATS_HELP})"))
                 continue
             _register(registry, file, detected, kind, compute_sha256, on_progress, cancelled, report)
         except ModelError as exc:
@@ -88,6 +93,19 @@ def _register(registry: Registry, file: Path, detected: Detected, kind: str | No
     record = record_for(file, detected, source="import", kind=kind, sha256=digest)
     stored, created = registry.add(record)
     (report.added if created else report.updated).append(stored)
+
+
+# Suffixes that promise a model; a file with one that turns out not to be a model is reported as skipped.
+_MODEL_SUFFIXES = {".gguf": "GGUF", ".safetensors": "safetensors", ".onnx": "ONNX", ".pt": "PyTorch",
+                   ".pth": "PyTorch", ".ckpt": "PyTorch checkpoint", ".bin": "model weights", ".bif": "BIF",
+                   ".xmlbif": "XMLBIF", ".xdsl": "XDSL", ".net": "Hugin NET", ".uai": "UAI", ".dsc": "DSC",
+                   ".dne": "DNE"}
+
+
+def _model_suffix(file: Path) -> str | None:
+    name = file.name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return _MODEL_SUFFIXES.get(Path(name).suffix)
 
 
 def _starter_at(file: Path) -> str | None:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,22 @@ class Registry:
         with self.history.lock:
             yield self.history.db
 
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        # BEGIN IMMEDIATE takes SQLite's write lock before the first read, so a look-then-write cannot
+        # interleave with another process's (the connection's 30 s busy timeout covers the wait).
+        with self.history.lock:
+            db = self.history.db
+            conn = db.conn
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
     # --- reading ----------------------------------------------------------------------------------
     def get(self, model_id: str) -> ModelRecord | None:
         """The registered model (or installed starter model) with this id, case-insensitively."""
@@ -83,10 +100,12 @@ class Registry:
         """Register ``record`` (its id is only a wish); returns (stored record, True if new).
 
         A file registered before keeps its id and added date; its other facts are replaced by the new ones
-        when ``refresh`` (an import, a pull) and left alone otherwise (a scan finding it again).
+        when ``refresh`` (an import, a pull) and left alone otherwise (a scan finding it again). The look-up
+        and the write are one write transaction and the write is an upsert on the path, so two processes
+        registering the same file at once end with one row and no error.
         """
         path = _norm(record.path)
-        with self._db() as db, db.conn:
+        with self._write() as db:
             existing = list(db.query("SELECT * FROM models WHERE path = ?", [path]))
             if existing:
                 old = _from_row(existing[0])
@@ -94,12 +113,26 @@ class Registry:
                     return old, False
                 row = _to_row(record) | {"id": old.id, "path": path, "added_at": old.added_at,
                                          "last_used_at": old.last_used_at}
-                db["models"].update(old.id, row)
-                return _from_row(row), False
-            row = _to_row(record) | {"id": self._free_id(db, record.id), "path": path,
-                                     "added_at": record.added_at or time.time()}
-            db["models"].insert(row)
-        return _from_row(row), True
+                created = False
+            else:
+                row = _to_row(record) | {"id": self._free_id(db, record.id), "path": path,
+                                         "added_at": record.added_at or time.time()}
+                created = True
+            _upsert(db, row)
+        return _from_row(row), created
+
+    def mark_damaged(self, path: str | Path, problem: str | None) -> ModelRecord | None:
+        """Note (or, with None, clear) that the registered file at ``path`` failed its check; returns it."""
+        with self._write() as db:
+            rows = list(db.query("SELECT * FROM models WHERE path = ?", [_norm(path)]))
+            if not rows:
+                return None
+            record = _from_row(rows[0])
+            meta = {k: v for k, v in record.meta.items() if k != "damaged"}
+            if problem:
+                meta["damaged"] = problem
+            db.execute("UPDATE models SET meta = ? WHERE id = ?", [json.dumps(meta, default=str), record.id])
+        return replace(record, meta=meta)
 
     def remove(self, model_id: str) -> ModelRecord:
         """Unregister a model (its files are the caller's business); returns what was removed."""
@@ -142,6 +175,16 @@ def lookup_path(ref: str, kind: str | None = None) -> Path | None:
             return None
         registry.touch(record.id)
         return Path(record.path)
+
+
+def _upsert(db: Any, row: dict[str, Any]) -> None:
+    columns = ", ".join(_COLUMNS)
+    marks = ", ".join("?" for _ in _COLUMNS)
+    # The id, the added date and the last use stay those of the first registration of the path.
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "path", "added_at",
+                                                                            "last_used_at"))
+    db.execute(f"INSERT INTO models ({columns}) VALUES ({marks}) ON CONFLICT(path) DO UPDATE SET {updates}",
+               [row[c] for c in _COLUMNS])
 
 
 def _norm(path: str | Path) -> str:

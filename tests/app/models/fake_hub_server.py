@@ -7,7 +7,8 @@
   ``X-Repo-Commit``, ``X-Linked-Etag`` and ``X-Linked-Size``;
 * the CDN serves bytes with HTTP Range support (206 + Content-Range).
 
-Faults (server errors, delays, cut connections, slow delivery, corrupted bytes) are injected per test.
+Faults (server errors, delays, cut connections, slow delivery, no Content-Length, corrupted, longer or
+shorter bytes through ``FakeFile.served``) are injected per test.
 Both servers bind 127.0.0.1 on ephemeral ports and stop in :meth:`FakeHub.stop`.
 """
 
@@ -77,6 +78,7 @@ class Fault:
     delay_s: float = 0.0  # wait before answering
     cut_after: int | None = None  # send this many body bytes, then drop the connection
     chunk_delay_s: float = 0.0  # send the body slowly (64 KiB pieces)
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
     times: int = 1
 
 
@@ -112,6 +114,9 @@ class FakeHub:
             FakeFile(value, lfs=not name.endswith((".json", ".md", ".txt")))
             for name, value in files.items()
         }
+        for file in prepared.values():
+            # Hashed now, not inside the first request: a big file would make that request time out.
+            _ = file.sha256, file.git_sha1
         commit = hashlib.sha1(repo_id.encode()).hexdigest()
         repo = FakeRepo(repo_id, prepared, commit, **info)
         self.repos[repo_id] = repo
@@ -345,7 +350,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in extra.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if fault is not None and fault.no_length:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if method == "HEAD":
             return

@@ -7,10 +7,10 @@ import time
 import pytest
 from fake_hub_server import FakeFile, FakeHub, Fault, tiny_gguf
 
-from core.memory_fit import FitVerdict
 from app.models.api import ModelManager
 from app.models.errors import ModelError, Reason
 from app.models.hub import HubClient
+from core.memory_fit import FitVerdict
 
 GIB = 1024**3
 

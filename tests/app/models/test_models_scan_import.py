@@ -159,3 +159,18 @@ def test_import_errors_are_clear(tmp_path: Path, manager: ModelManager) -> None:
         manager.import_path(part)
     with pytest.raises(ModelError, match="kind must be one of"):
         manager.import_path(text, kind="audio")
+
+
+def test_folder_import_says_which_model_like_files_it_skipped(manager: ModelManager, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good-Q4_K_M.gguf").write_bytes(tiny_gguf())
+    (folder / "fake-Q4_K_M.gguf").write_text("<html>not found</html>")  # a failed browser download
+    (folder / "weights.safetensors").write_bytes(b"\x00" * 64)
+    (folder / "notes.dat").write_text("nothing model-like")
+    report = manager.import_path(folder)
+    assert [r.id for r in report.added] == ["good-q4_k_m"]
+    skipped = dict(report.skipped)
+    assert set(skipped) == {str(folder / "fake-Q4_K_M.gguf"), str(folder / "weights.safetensors")}
+    assert "named like a GGUF file but its content is not one" in skipped[str(folder / "fake-Q4_K_M.gguf")]
+    assert "safetensors" in skipped[str(folder / "weights.safetensors")]
