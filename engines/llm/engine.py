@@ -1,7 +1,8 @@
 """The LLM engine (llama.cpp through llama-cpp-python), living in a worker process.
 
 Ops: ``chat`` (messages -> streamed answer), ``complete`` (raw prompt), ``bench`` (llama-bench pp/tg),
-``tokenize`` and ``count`` (context usage), ``info`` (GGUF metadata + load settings), ``quantize``.
+``tokenize`` and ``count`` (context usage), ``info`` (GGUF metadata + load settings), ``quantize``,
+``quality`` (llama-perplexity's PPL, KL divergence to a reference: engines/llm/quality.py).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class LlamaEngine:
         handler = {
             "chat": self._op_chat, "complete": self._op_complete, "tokenize": self._op_tokenize,
             "count": self._op_count, "info": self._op_info, "bench": self._op_bench,
-            "quantize": self._op_quantize,
+            "quantize": self._op_quantize, "quality": self._op_quality,
         }.get(op)
         if handler is None:
             raise EngineError(ErrorKind.BAD_INPUT, f"the llm engine has no op {op!r}")
@@ -207,3 +208,8 @@ class LlamaEngine:
         result = quantize(self.loaded.info.path, output, kind, threads=self.loaded.threads)
         ctx.progress(1, 1, "done")
         return result
+
+    def _op_quality(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        from engines.llm.quality import run_quality
+
+        return run_quality(self.loaded.llm, params, ctx, self._facts)
