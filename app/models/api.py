@@ -6,6 +6,7 @@ GUI runs them on its background-work helper and turns the callbacks into signals
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +159,14 @@ class ModelManager:
             revision=primary.commit,
             meta={**detected.meta, "requested_revision": revision, "files": [d.filename for d in done]},
         )
-        stored, created = self.registry.add(record)
+        try:
+            stored, created = self.registry.add(record)
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc):
+                raise
+            raise ModelError(Reason.DISK_SPACE, f"{primary.filename} is downloaded and verified but the "
+                                                f"registry could not record it ({exc}): free some space and run "
+                                                "the same pull again (nothing is downloaded again)") from exc
         return PullResult(stored, created, done)
 
     def _discard_partials(self, repo_id: str, files: list[HubFile], on_progress: ProgressCallback | None) -> None:

@@ -8,6 +8,7 @@ files (the git SHA-1 for small files) before the blob is moved into place.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Iterator
@@ -144,8 +145,16 @@ def _blob_lock(cache_dir: Path, storage: Path, blob: Path, filename: str, report
 
 
 def _finish(storage: Path, blob: Path, pointer: Path, revision: str, commit: str) -> None:
-    link_pointer(blob, pointer)
-    write_ref(storage, revision, commit)
+    try:
+        link_pointer(blob, pointer)
+        write_ref(storage, revision, commit)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Even a symlink needs a little room: the verified blob stays, so the next pull only links it.
+        raise ModelError(Reason.DISK_SPACE, f"{pointer.name} is downloaded and verified ({blob}) but the disk "
+                                            "is full, so it could not be linked into the cache: free some space "
+                                            "and run the same pull again (nothing is downloaded again)") from exc
 
 
 def _verify_existing(blob: Path, pointer: Path, filename: str, etag: str, expected: str | None,
