@@ -59,6 +59,7 @@ def _step(url: str, concurrency: int, tokens: int, server_pid: int) -> dict[str,
     cpu0, scpu0, t0 = sum(me.cpu_times()[:2]), sum(server.cpu_times()[:2]), time.perf_counter()
     result = run_benchmark(config, requests=prompts)
     wall = time.perf_counter() - t0
+    cpu = sum(me.cpu_times()[:2]) - cpu0
     m = result.metrics
     chunks = sum(o.chunks for o in result.outputs)
     return {
@@ -67,7 +68,8 @@ def _step(url: str, concurrency: int, tokens: int, server_pid: int) -> dict[str,
         "ttft_added_median_ms": m["median_ttft_ms"] - TTFT_MS,
         "ttft_added_p99_ms": m["p99_ttft_ms"] - TTFT_MS,
         "median_itl_ms": m["median_itl_ms"], "loop_lag_p99_ms": result.loop_lag_p99_ms,
-        "client_cpu": (sum(me.cpu_times()[:2]) - cpu0) / wall,
+        "client_cpu": cpu / wall, "client_cpu_us_per_chunk": cpu / chunks * 1e6,
+        "client_cpu_ms_per_request": cpu / count * 1e3,
         "server_cpu": (sum(server.cpu_times()[:2]) - scpu0) / wall,
     }
 
@@ -95,12 +97,13 @@ def _capacity(steps: list[dict[str, Any]], key: str) -> float:
 
 def _table(title: str, steps: list[dict[str, Any]]) -> str:
     lines = [f"{title}", "", "| concurrency | chunks/s | req/s | TTFT added median ms | p99 ms | ITL median ms "
-             "| loop lag p99 ms | client CPU | server CPU |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | ---: |"]
+             "| loop lag p99 ms | client CPU | client CPU µs/chunk | client CPU ms/request | server CPU |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in steps:
         lines.append(f"| {s['concurrency']} | {s['chunks_per_s']:.0f} | {s['requests_per_s']:.1f} | "
                      f"{s['ttft_added_median_ms']:.2f} | {s['ttft_added_p99_ms']:.2f} | {s['median_itl_ms']:.2f} | "
-                     f"{s['loop_lag_p99_ms']:.2f} | {s['client_cpu']:.0%} | {s['server_cpu']:.0%} |")
+                     f"{s['loop_lag_p99_ms']:.2f} | {s['client_cpu']:.0%} | {s['client_cpu_us_per_chunk']:.0f} | "
+                     f"{s['client_cpu_ms_per_request']:.2f} | {s['server_cpu']:.0%} |")
     return "\n".join(lines)
 
 

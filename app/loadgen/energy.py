@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from app.compare.power import EnergyMeter
+from app.compare.power import POWERCAP_ROOT, EnergyMeter
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class RunEnergy:
 class RunEnergyMeter:
     """Reads every device's counter at the start and the end of a run (whole device, all processes)."""
 
-    def __init__(self, devices: tuple[str, ...] = ("cpu", "cuda:0")) -> None:
-        self._meters = {d: EnergyMeter(d) for d in devices}
+    def __init__(self, devices: tuple[str, ...] = ("cpu", "cuda:0"), powercap_root: Path | None = None) -> None:
+        root = powercap_root or POWERCAP_ROOT
+        self._meters = {d: EnergyMeter(d, root) for d in devices}
         self._boxes: dict[str, Any] = {}
 
     def __enter__(self) -> RunEnergyMeter:
