@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
     files.set_defaults(handler=_files)
 
     pull = commands.add_parser("pull", help="download, verify and register a model")
-    pull.add_argument("repo", metavar="REPO")
+    pull.add_argument("repo", metavar="REPO", help="owner/name on the Hub, or the id of a model pulled before "
+                      "(to --repair or update it)")
     pull.add_argument("file", metavar="FILE", nargs="?", help="the file to get (default: the best GGUF "
                       "quant, or the safetensors checkpoint and its config)")
     pull.add_argument("--revision", help="branch, tag or commit (default main)")
@@ -223,8 +224,14 @@ def _pull(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     with _manager(args) as manager:
+        repo, file, revision = args.repo, args.file, args.revision
+        known = manager.get(repo) if "/" not in repo and file is None else None
+        if known is not None and known.source == "hub" and known.repo and known.filename:
+            # A registered id stands for the repository file it was pulled from.
+            repo, file = known.repo, known.filename
+            revision = revision or known.meta.get("requested_revision")
         try:
-            result = manager.pull(args.repo, args.file, revision=args.revision, on_progress=_ProgressPrinter(),
+            result = manager.pull(repo, file, revision=revision, on_progress=_ProgressPrinter(),
                                   restart=args.restart, repair=args.repair)
         except KeyboardInterrupt:
             print("\ncancelled: the partial download is kept; run the same pull again to resume",

@@ -64,5 +64,5 @@ def check_record(record: ModelRecord, *, deep: bool = False,
 def repair_hint(record: ModelRecord) -> str:
     """What to run to fix a damaged model."""
     if record.source == "hub" and record.repo and record.filename:
-        return f"workbench models pull {record.repo} {record.filename} --repair"
+        return f"workbench models pull {record.id} --repair"
     return f"replace {record.path}, or unregister it: workbench models rm {record.id}"

@@ -84,11 +84,11 @@ def test_models_list_shows_damaged_models_with_the_fix(fake_hub: FakeHub, tmp_pa
     assert listing.returncode == 0, listing.stderr
     line = next(row for row in listing.stdout.splitlines() if row.startswith("fragile-q4_k_m"))
     assert "DAMAGED" in line
-    assert f"fix: workbench models pull {REPO} {FILE} --repair" in listing.stderr
+    assert "fix: workbench models pull fragile-q4_k_m --repair" in listing.stderr
 
     pull = cli("pull", REPO, FILE)
     assert pull.returncode == 1 and "--repair" in pull.stderr and "Traceback" not in pull.stderr
-    repaired = cli("pull", REPO, FILE, "--repair")
+    repaired = cli("pull", "fragile-q4_k_m", "--repair")  # the id stands for its repository file
     assert repaired.returncode == 0, repaired.stderr
     assert "downloading it again" in repaired.stderr and blob.read_bytes() == data
     line = next(row for row in cli("list").stdout.splitlines() if row.startswith("fragile-q4_k_m"))
