@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from app.history import History
-from app.messages import Cancelled, EngineDead, Event, Failed, Result, Sample
-from core.metrics import ResourceSampler
+from app.messages import Cancelled, EngineDead, Event, Failed, Partial, Result, Sample
 from app.supervisor import EngineClient, RequestHandle
+from core.metrics import ResourceSampler
 
 _SAMPLE_FLUSH = 500
 
@@ -40,6 +40,8 @@ class RunOutcome:
     error_kind: str | None = None
     final: Event | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    phase: str = "run"  # "load" when the model never loaded, so the request never ran
+    op: str = ""  # the operation that ran
 
     def __post_init__(self) -> None:
         self.status = RunStatus(self.status)
@@ -95,6 +97,7 @@ def run_recorded(
     )
     sampler: ResourceSampler | None = None
     pending: list[tuple[str, float, float]] = []
+    partials: list[Mapping[str, Any]] = []
     if sample_resources and client.pid is not None:
         def on_resource(sample: Any) -> None:
             pending.append(("cpu_percent", sample.t, sample.cpu_percent))
@@ -108,7 +111,9 @@ def run_recorded(
     final: Event | None = None
     try:
         for event in handle.events():
-            if isinstance(event, Sample):
+            if isinstance(event, Partial):
+                partials.append(event.data)
+            elif isinstance(event, Sample):
                 pending.append((event.series, event.t, event.value))
                 if len(pending) >= _SAMPLE_FLUSH:
                     history.add_samples(run_id, pending)
@@ -125,11 +130,14 @@ def run_recorded(
             raise
     finally:
         resource_metrics = sampler.stop() if sampler is not None else {}
-    return _finish(history, run_id, final, pending, resource_metrics, store_result)
+    outcome = _finish(history, run_id, final, pending, resource_metrics, store_result, partials)
+    outcome.op = op
+    return outcome
 
 
 def _finish(history: History, run_id: str, final: Event | None, pending: list[tuple[str, float, float]],
-            resource_metrics: dict[str, float], store_result: bool) -> RunOutcome:
+            resource_metrics: dict[str, float], store_result: bool,
+            partials: list[Mapping[str, Any]] | None = None) -> RunOutcome:
     outcome = outcome_of(final, run_id)
     outcome.metrics = {**outcome.metrics, **resource_metrics}
     if isinstance(final, Result):
@@ -144,9 +152,20 @@ def _finish(history: History, run_id: str, final: Event | None, pending: list[tu
     stored = None
     if store_result and outcome.result is not None:
         stored = {k: v for k, v in outcome.result.items() if k not in ("series", "metrics")}
+    elif store_result and outcome.status == RunStatus.CRASHED and partials:
+        # What the engine streamed before it died is kept with the run (the answer so far, the images done).
+        stored = {"interrupted": "worker crashed", **partial_summary(partials)}
+        outcome.metrics = {**outcome.metrics, **{k: v for k, v in stored.items() if k.endswith("_done")}}
     history.finish_run(run_id, outcome.status, metrics=outcome.metrics, error=outcome.error, result=stored)
     outcome.metrics.setdefault("recorded_at", time.time())
     return outcome
+
+
+def partial_summary(partials: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """What streamed partials add up to: the text so far for token streams, else the items themselves."""
+    if all("text" in p for p in partials):
+        return {"text": "".join(str(p.get("text") or "") for p in partials), "tokens_done": float(len(partials))}
+    return {"items": [dict(p) for p in partials], "items_done": float(len(partials))}
 
 
 def outcome_of(final: Event | None, run_id: str = "") -> RunOutcome:
@@ -184,4 +203,6 @@ def run_unrecorded(client: EngineClient, op: str, params: Mapping[str, Any] | No
         handle.cancel()
         handle.wait(30)
         raise
-    return outcome_of(final)
+    outcome = outcome_of(final)
+    outcome.op = op
+    return outcome

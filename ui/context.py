@@ -25,6 +25,16 @@ class AppContext(QObject):
         self.devices: list[Any] = []
         self.device_report: dict[str, Any] = {}
         self.closed = False
+        self._service: Any = None
+
+    @property
+    def service(self) -> Any:
+        """The model service every page's models live in (created on first use: start-up stays light)."""
+        if self._service is None:
+            from app.service import ModelService
+
+            self._service = ModelService(self.history)
+        return self._service
 
     def probe_devices(self, refresh: bool = False) -> None:
         """Probe devices in the background (a subprocess: torch is never imported by the GUI)."""
@@ -48,4 +58,6 @@ class AppContext(QObject):
         """Stop background work and close the history."""
         self.closed = True
         self.tasks.shutdown()
+        if self._service is not None:
+            self._service.close()
         self.history.close()

@@ -1,8 +1,8 @@
-"""A loaded model in a worker process, seen from the UI thread as Qt signals.
+"""The thin Qt adapter over the model service: one page's model, its requests' events as signals.
 
-Starting the worker, loading the model and every request run on background threads; events come back
-through queued signals. Runs are recorded in the history by ``app.recording``. Pages never block on an
-engine, and a crashed worker turns into the ``crashed`` signal with its reason, not into a dead window.
+The service (``app.service.ModelService``, shared by every page through the ``AppContext``) loads models just
+in time, queues requests, restarts crashed workers and records runs; this class only remembers which model
+the page uses and turns ticket events into queued Qt signals, so pages never block on an engine.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.errors import EngineDeadError, RequestCancelledError, RequestFailed
 from app.history import History
-from app.messages import Event, Partial, Progress
-from app.recording import RunOutcome, run_recorded
-from app.supervisor import EngineClient, RequestHandle, start_engine
+from app.messages import Partial, Progress
+from app.recording import RunOutcome, RunStatus
+from app.service import Finished, Loaded, Loading, ModelService, Ticket
+from app.service.tickets import TicketEvent
 
 
 class EngineSession(QObject):
-    """One engine worker with one model; at most one request at a time."""
+    """A page's view of one model slot in the service."""
 
     load_progress = Signal(float, str)  # fraction (or -1 when unknown), message
     loaded = Signal(dict)  # model info
@@ -32,168 +32,155 @@ class EngineSession(QObject):
     crashed = Signal(str)  # human reason, with the end of the worker's stderr
     busy_changed = Signal(bool)
 
-    def __init__(self, engine_id: str, history: History, parent: QObject | None = None) -> None:
+    def __init__(self, engine_id: str, history: History, parent: QObject | None = None,
+                 service: ModelService | None = None) -> None:
         super().__init__(parent)
         self.engine_id = engine_id
         self.history = history
-        self._client: EngineClient | None = None
-        self._handle: RequestHandle | None = None
-        self._threads: list[threading.Thread] = []
+        self._own_service = service is None
+        self.service = service if service is not None else ModelService(history)
+        self._tickets: list[Ticket] = []
         self._lock = threading.Lock()
-        self._busy = False
-        self.model_info: dict[str, Any] = {}
+        self.model: str | None = None
         self.model_id: str | None = None
         self.device = "cpu"
+        self.options: dict[str, Any] = {}
+        self.threads: int | None = None
 
     # --- state ---------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        """True while loading or running a request."""
-        return self._busy
+        """True while one of this page's requests (or loads) is queued or running."""
+        with self._lock:
+            return bool(self._tickets)
 
     @property
     def is_loaded(self) -> bool:
-        """True when a worker holds a model."""
-        return self._client is not None and self._client.alive and bool(self.model_info)
+        """True when the service holds this page's model, loaded."""
+        slot = self._slot()
+        return slot is not None and slot.state == "ready"
 
-    def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
-        self.busy_changed.emit(busy)
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=f"session-{self.engine_id}", daemon=True)
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    # --- load ----------------------------------------------------------------------------------
-    def load(self, model: str, device: str = "cpu", options: Mapping[str, Any] | None = None,
-             threads: int | None = None, model_id: str | None = None) -> None:
-        """Start (or reuse) the worker and load ``model`` in the background."""
-        self._set_busy(True)
-        self.model_id, self.device = model_id or model, device
-        self._spawn(self._load, model, device, dict(options or {}), threads)
-
-    def _load(self, model: str, device: str, options: dict[str, Any], threads: int | None) -> None:
-        try:
-            if self._client is None or not self._client.alive:
-                if self._client is not None:
-                    self._client.close()
-                self.load_progress.emit(-1.0, "starting the engine worker")
-                self._client = start_engine(self.engine_id, threads=threads)
-            handle = self._client.submit_load(model, device, options)
-            for event in handle.events():
-                if isinstance(event, Progress):
-                    fraction = event.done / event.total if event.total else -1.0
-                    self.load_progress.emit(fraction, event.message)
-            info = dict(handle.result())
-            self._client.model_info = info
-            self.model_info = info
-            self.loaded.emit(info)
-        except RequestFailed as exc:
-            self.model_info = {}
-            self.load_failed.emit(exc.kind, exc.message)
-        except EngineDeadError as exc:
-            self.model_info = {}
-            self.crashed.emit(exc.message)
-        except Exception as exc:
-            self.model_info = {}
-            self.load_failed.emit("internal", f"{type(exc).__name__}: {exc}")
-        finally:
-            self._set_busy(False)
-
-    # --- run -----------------------------------------------------------------------------------
-    def run(self, op: str, params: Mapping[str, Any] | None = None, *, record: bool = True) -> None:
-        """Run ``op`` in the background; watch ``partial``/``progress``/``finished``/``crashed``."""
-        if self._client is None:
-            self.finished.emit(RunOutcome("", "failed", error="no model is loaded", error_kind="bad_input"))
-            return
-        self._set_busy(True)
-        self._spawn(self._run, op, dict(params or {}), record)
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, Partial):
-            self.partial.emit(dict(event.data))
-        elif isinstance(event, Progress):
-            self.progress.emit(event.done, -1.0 if event.total is None else event.total, event.message)
-
-    def _run(self, op: str, params: dict[str, Any], record: bool) -> None:
-        client = self._client
-        assert client is not None
-        try:
-            if record:
-                outcome = run_recorded(client, op, params, history=self.history, engine=self.engine_id,
-                                       model_id=self.model_id, device=self.device, on_event=self._on_event,
-                                       on_start=self._remember_handle)
-            else:
-                outcome = self._run_unrecorded(client, op, params)
-        except Exception as exc:
-            outcome = RunOutcome("", "failed", error=f"{type(exc).__name__}: {exc}", error_kind="internal")
-        finally:
-            self._handle = None
-            self._set_busy(False)
-        if outcome.status == "crashed":
-            self.model_info = {}
-            self.crashed.emit(outcome.error or "the engine worker died")
-        self.finished.emit(outcome)
-
-    def _run_unrecorded(self, client: EngineClient, op: str, params: dict[str, Any]) -> RunOutcome:
-        handle = client.submit(op, params)
-        self._handle = handle
-        for event in handle.events():
-            self._on_event(event)
-        try:
-            return RunOutcome("", "ok", result=handle.result())
-        except RequestCancelledError as exc:
-            return RunOutcome("", "cancelled", result=exc.data)
-        except RequestFailed as exc:
-            return RunOutcome("", "failed", error=exc.message, error_kind=exc.kind)
-        except EngineDeadError as exc:
-            return RunOutcome("", "crashed", error=exc.message, error_kind="crashed")
-
-    def _remember_handle(self, _run_id: str, handle: RequestHandle) -> None:
-        self._handle = handle
-
-    def cancel(self) -> None:
-        """Ask the current request to stop (the worker is killed if it does not, after a grace period)."""
-        handle = self._handle
-        if handle is not None:
-            handle.cancel()
-
-    # --- lifecycle -----------------------------------------------------------------------------
-    def restart(self) -> None:
-        """Start a fresh worker and reload the last model (after a crash)."""
-        self._set_busy(True)
-        self._spawn(self._restart)
-
-    def _restart(self) -> None:
-        try:
-            if self._client is None:
-                return
-            self.load_progress.emit(-1.0, "restarting the engine worker")
-            self._client.restart()
-            self.model_info = dict(self._client.model_info)
-            self.loaded.emit(self.model_info)
-        except RequestFailed as exc:
-            self.load_failed.emit(exc.kind, exc.message)
-        except EngineDeadError as exc:
-            self.crashed.emit(exc.message)
-        finally:
-            self._set_busy(False)
+    @property
+    def model_info(self) -> dict[str, Any]:
+        """What the engine reported when it loaded the model (empty when not loaded)."""
+        slot = self._slot()
+        return dict(slot.info) if slot is not None and slot.state == "ready" else {}
 
     @property
     def worker_pid(self) -> int | None:
         """The worker's process id (tests kill it to check the restart path)."""
-        return None if self._client is None else self._client.pid
+        if self.model is None:
+            return None
+        client = self.service.client(self.engine_id, self.model, self.device)
+        return None if client is None else client.pid
+
+    def _slot(self) -> Any:
+        return None if self.model is None else self.service.slot(self.engine_id, self.model, self.device)
+
+    # --- requests ------------------------------------------------------------------------------
+    def load(self, model: str, device: str = "cpu", options: Mapping[str, Any] | None = None,
+             threads: int | None = None, model_id: str | None = None) -> None:
+        """Use ``model`` from now on and load it in the background (it would load on first use anyway)."""
+        self.use(model, device, options, threads, model_id)
+        self._track(lambda on_event: self.service.load(self.engine_id, str(model), device=device,
+                                                        options=self.options, threads=threads,
+                                                        on_event=on_event), load=True)
+
+    def use(self, model: str, device: str = "cpu", options: Mapping[str, Any] | None = None,
+            threads: int | None = None, model_id: str | None = None) -> None:
+        """Use ``model`` for the next requests; it loads with the first of them."""
+        self.model, self.model_id, self.device = str(model), model_id or str(model), device
+        self.options, self.threads = dict(options or {}), threads
+
+    def uses(self, model: str, device: str, options: Mapping[str, Any] | None = None) -> bool:
+        """True when the next request goes to this model, device and options."""
+        return (self.model, self.device, self.options) == (str(model), device, dict(options or {}))
+
+    def run(self, op: str, params: Mapping[str, Any] | None = None, *, record: bool = True) -> None:
+        """Run ``op`` on the page's model in the background; watch ``partial``/``progress``/``finished``."""
+        if self.model is None:
+            self.finished.emit(RunOutcome("", RunStatus.FAILED, error="no model is loaded", error_kind="bad_input"))
+            return
+        model = self.model
+        self._track(lambda on_event: self.service.submit(
+            self.engine_id, model, op, dict(params or {}), device=self.device, options=self.options,
+            threads=self.threads, record=record, model_id=self.model_id, on_event=on_event), load=False)
+
+    def _track(self, submit: Any, *, load: bool) -> None:
+        holder: dict[str, Ticket] = {}
+        was_busy = self.busy
+
+        def on_event(event: TicketEvent) -> None:
+            ticket = holder.get("ticket")
+            if ticket is not None:
+                self._on_event(ticket, event, load)
+
+        try:
+            ticket = submit(on_event)
+        except Exception as exc:  # a full queue or a closed service
+            outcome = RunOutcome("", RunStatus.FAILED, error=str(exc), error_kind="busy")
+            if load:
+                self.load_failed.emit("busy", str(exc))
+            else:
+                self.finished.emit(outcome)
+            return
+        holder["ticket"] = ticket
+        with self._lock:
+            self._tickets.append(ticket)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        if ticket.done:  # it finished before the holder was filled: replay its end
+            self._on_event(ticket, Finished(ticket.id, ticket.outcome()), load)
+
+    def _on_event(self, ticket: Ticket, event: TicketEvent, load: bool) -> None:
+        if isinstance(event, Loading):
+            self.load_progress.emit(event.fraction, event.message)
+        elif isinstance(event, Loaded):
+            self.loaded.emit(dict(event.info))
+        elif isinstance(event, Partial):
+            self.partial.emit(dict(event.data))
+        elif isinstance(event, Progress) and not load:
+            self.progress.emit(event.done, -1.0 if event.total is None else event.total, event.message)
+        elif isinstance(event, Finished):
+            with self._lock:
+                if ticket not in self._tickets:
+                    return
+                self._tickets.remove(ticket)
+                still_busy = bool(self._tickets)
+            outcome = event.outcome
+            if not still_busy:
+                self.busy_changed.emit(False)
+            if outcome.status == RunStatus.CRASHED:
+                self.crashed.emit(outcome.error or "the engine worker died")
+            elif outcome.phase == "load" and outcome.status == RunStatus.FAILED:
+                self.load_failed.emit(outcome.error_kind or "internal", outcome.error or "")
+            if not load:
+                self.finished.emit(outcome)
+
+    def cancel(self) -> None:
+        """Stop this page's requests (a running one is killed if it does not stop within the grace period)."""
+        with self._lock:
+            tickets = list(self._tickets)
+        for ticket in tickets:
+            ticket.cancel()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Start a fresh worker with the page's model (after a crash)."""
+        if self.model is not None:
+            self.load(self.model, self.device, self.options, self.threads, self.model_id)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop any request, close the worker and wait for the background threads."""
+        """Stop this page's requests and unload its model."""
         self.cancel()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
         with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-        self.model_info = {}
+            tickets = list(self._tickets)
+        for ticket in tickets:
+            try:
+                ticket.outcome(timeout)
+            except TimeoutError:
+                pass
+        if self._own_service:
+            self.service.close()
+        elif self.model is not None:
+            self.service.unload(self.engine_id, self.model, self.device)

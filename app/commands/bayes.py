@@ -110,21 +110,25 @@ def _load(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:
     except EngineDeadError as exc:
         print(f"error: the bayes worker died loading {args.network}: {exc.message}", file=sys.stderr)
         return None
+    _warn_cpts(info)
+    return info
+
+
+def _warn_cpts(info: Mapping[str, Any]) -> None:
     warnings = info.get("warnings", [])
     if warnings:
         print(f"note: {len(warnings)} CPT(s) with rows that do not sum exactly to 1, e.g. {warnings[0]} "
               "(all listed by `workbench bayes info`)", file=sys.stderr)
-    return info
 
 
 def _recorded(client: Any, op: str, params: Mapping[str, Any], args: argparse.Namespace,
               history: Any = None) -> Mapping[str, Any] | None:
     """Run ``op`` recorded in the history; print the error and return None when it fails."""
-    from app.history import History
+    from app.history_open import open_history
     from app.recording import run_recorded
 
     own = history is None
-    store = History() if own else history
+    store = open_history() if own else history
     try:
         outcome = run_recorded(client, op, dict(params), history=store, engine="bayes",
                                model_id=client.model_info.get("name"), device=args.device)
@@ -193,26 +197,36 @@ def format_info(info: Mapping[str, Any], nodes: bool = False) -> str:
 
 def run_query(args: argparse.Namespace) -> int:
     """``bayes query`` (and ``--map`` / ``--mpe``)."""
-    params = _evidence_params(args)
+    from app.history_open import open_history
+    from app.service import ModelService
+    from app.usecases.bayes_query import ask, explanation_question, posterior_question
+
     if args.mpe or args.map:
-        op = "mpe" if args.mpe or not args.target or args.target == "all" else "map"
-        if op == "map":
-            params["targets"] = args.target
+        question = explanation_question(args.evidence, args.soft,
+                                        map_targets=None if args.mpe else args.target)
     else:
-        op = "query"
-        params.update({"targets": args.target or "all", "method": args.method})
-        for key, value in (("samples", args.samples), ("burn_in", args.burn_in), ("seed", args.seed)):
-            if value is not None:
-                params[key] = value
-    with bayes_worker() as client:
-        if _load(client, args) is None:
-            return 1
-        result = _recorded(client, op, params, args)
-    if result is None:
+        question = posterior_question(args.evidence, args.soft, targets=args.target or "all", method=args.method,
+                                      samples=args.samples, burn_in=args.burn_in, seed=args.seed)
+    history = open_history()
+    try:
+        with ModelService(history) as service:
+            loaded = service.load("bayes", args.network, device=args.device, options=_options(args)).outcome()
+            if not loaded.ok:
+                what = "the bayes worker died loading" if loaded.status == "crashed" else "cannot load"
+                print(f"error: {what} {args.network}: {loaded.error}", file=sys.stderr)
+                return 1
+            _warn_cpts(loaded.result or {})
+            outcome = ask(service, args.network, question, device=args.device, options=_options(args),
+                          model_id=(loaded.result or {}).get("name"))
+    finally:
+        history.close()
+    if not outcome.ok:
+        print(f"error: {outcome.error}", file=sys.stderr)
         return 1
+    result: Mapping[str, Any] = outcome.result or {}
     if args.json:
         print(json.dumps(result, indent=2))
-    elif op == "query":
+    elif question.op == "query":
         print(format_query(result))
     else:
         print(format_explanation(result))

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.history import History
     from app.recording import RunOutcome
-    from app.supervisor import EngineClient, WorkerClient
+    from app.service import ModelService
+    from app.supervisor import WorkerClient
+    from app.usecases.chat_state import PreparedRequest
+    from app.usecases.chat_turn import ChatModel
 
 SAMPLING_FLAGS = (("temp", "temperature", float), ("top_p", "top_p", float), ("top_k", "top_k", int),
                   ("min_p", "min_p", float), ("repeat_penalty", "repeat_penalty", float), ("seed", "seed", int),
@@ -29,8 +32,8 @@ HELP = """commands: /new (new conversation)  /regen (another answer, kept as a b
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, device and load options shared by ``chat`` and ``bench llm``."""
-    parser.add_argument("-m", "--model", required=True, help="a .gguf file or a model id "
-                        "(starter: smollm2-135m-instruct, gemma3-270m)")
+    parser.add_argument("-m", "--model", help="a .gguf file or a model id (default: the model used last, "
+                        "else the engine's starter model; see `workbench models list`)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda:0, ... (GPU needs a GPU build)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: measured physical cores)")
     parser.add_argument("--gpu-layers", help="layers to offload on a GPU device: all (default), none or N")
@@ -91,14 +94,15 @@ def format_stats(metrics: Mapping[str, Any], stop_reason: str | None) -> str:
 
 
 class ChatSession:
-    """One conversation with a loaded model: turns are streamed, recorded and stored."""
+    """One conversation in the terminal: each turn goes through the model service and is stored."""
 
-    def __init__(self, client: EngineClient, history: History, *, model_id: str, device: str,
-                 sampling: Mapping[str, Any],
-                 system: str | None = None, conversation_id: str | None = None, echo: bool = True) -> None:
+    def __init__(self, service: ModelService, history: History, chat_model: ChatModel, *,
+                 sampling: Mapping[str, Any], system: str | None = None, conversation_id: str | None = None,
+                 echo: bool = True) -> None:
         from app.conversations import ConversationStore
 
-        self.client, self.history, self.model_id, self.device = client, history, model_id, device
+        self.service, self.history, self.chat_model = service, history, chat_model
+        self.model_id = chat_model.model_id
         self.sampling = dict(sampling)
         self.echo = echo
         self.store = ConversationStore(history)
@@ -107,41 +111,55 @@ class ChatSession:
             if system:
                 self.conversation = self.store.update(conversation_id, system_prompt=system)
         else:
-            self.conversation = self.store.create(model_id=model_id, system_prompt=system,
+            self.conversation = self.store.create(model_id=self.model_id, system_prompt=system,
                                                   settings=self.sampling)
 
     def ask(self, text: str) -> RunOutcome:
         """Add a user message and answer it."""
-        self.store.append(self.conversation.id, "user", text)
-        return self.answer()
+        from app.usecases.chat_state import prepare_send
+
+        system = self.store.get(self.conversation.id).system_prompt
+        request = prepare_send(self.store, self.conversation.id, text, system_prompt=system,
+                               settings=self.sampling, model_id=self.model_id)
+        return self._turn(request)
 
     def answer(self, parent_id: str | None = None) -> RunOutcome:
-        """Generate an answer to the active path (or under ``parent_id``) and store it as a message."""
-        from app.messages import Partial
-        from app.recording import run_recorded
+        """Answer the active path again (or the question ``parent_id``), kept as a branch."""
+        from app.usecases.chat_state import prepare_regenerate
 
         leaf = parent_id or self.store.get(self.conversation.id).active_leaf_id
-        params = {**self.sampling, "messages": self.store.context(self.conversation.id, leaf)}
+        if leaf is None:
+            raise ValueError("nothing to answer yet")
+        system = self.store.get(self.conversation.id).system_prompt
+        request = prepare_regenerate(self.store, self.conversation.id, leaf, system_prompt=system,
+                                     settings=self.sampling, model_id=self.model_id)
+        return self._turn(request)
+
+    def _turn(self, request: PreparedRequest) -> RunOutcome:
+        from app.messages import Partial
+        from app.service import Loading
+        from app.usecases.chat_turn import CRASH_HINT, run_turn
 
         def show(event: Any) -> None:
-            if self.echo and isinstance(event, Partial):
-                sys.stdout.write(event.data.get("text", ""))
+            if not self.echo:
+                return
+            if isinstance(event, Partial):
+                sys.stdout.write(str(event.data.get("text", "")))
                 sys.stdout.flush()
+            elif isinstance(event, Loading) and event.message.startswith("starting"):
+                print(f"[{event.message}]", file=sys.stderr)
 
-        outcome = run_recorded(self.client, "chat", params, history=self.history, engine="llm",
-                               model_id=self.model_id, device=self.device, on_event=show)
+        turn = run_turn(self.service, self.store, self.chat_model, request, self.sampling, on_event=show)
+        outcome = turn.outcome
         if self.echo:
             sys.stdout.write("\n")
-        result = outcome.result or {}
-        if not outcome.ok or "text" not in result:  # failed, or crashed (the caller may restart the worker)
+        if outcome.status == "crashed":
+            kept = " (the answer so far is kept)" if turn.state is not None else ""
+            print(f"error: {outcome.error}{kept}\n{CRASH_HINT}", file=sys.stderr)
+        elif not outcome.ok and outcome.status != "cancelled":
             print(f"error: {outcome.error or 'no answer'}", file=sys.stderr)
-            return outcome
-        stats = {**outcome.metrics, "stop_reason": result.get("stop_reason")}
-        self.store.append(self.conversation.id, "assistant", str(result["text"]), parent_id=leaf,
-                          after_active=False, model_id=self.model_id, params=self.sampling, stats=stats,
-                          run_id=outcome.run_id)
-        if self.echo:
-            print(format_stats(outcome.metrics, result.get("stop_reason")), file=sys.stderr)
+        elif self.echo:
+            print(format_stats(outcome.metrics, (outcome.result or {}).get("stop_reason")), file=sys.stderr)
         return outcome
 
 
@@ -178,36 +196,40 @@ def sampling_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model in a worker, then answer one prompt or run the interactive loop."""
-    from app.errors import EngineDeadError, RequestFailed
-    from app.history import History
+    from app.default_models import default_model
+    from app.history_open import open_history
     from app.model_refs import UnknownModel, resolve_model_ref
+    from app.service import ModelService
+    from app.usecases.chat_turn import ChatModel
 
+    args.model = args.model or default_model("llm", "chat")
     try:
         path = resolve_model_ref(args.model, "llm")
     except UnknownModel as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     options = load_options(args, n_ctx=args.ctx, chat_format=args.chat_format, prompt_lookup=args.prompt_lookup)
-    history = History()
+    history = open_history()
+    chat_model = ChatModel(str(path), model_label(args.model), args.device, options, args.threads)
     try:
-        with llm_worker(args.threads) as client:
-            try:
-                info = client.load(str(path), args.device, options)
-            except RequestFailed as exc:
-                print(f"error: cannot load {args.model}: {exc.message}", file=sys.stderr)
+        with ModelService(history) as service:
+            loaded = service.load("llm", chat_model.model, device=args.device, options=options,
+                                  threads=args.threads).outcome()
+            if not loaded.ok:
+                what = "the LLM worker crashed while loading" if loaded.status == "crashed" else "cannot load"
+                print(f"error: {what} {args.model}: {loaded.error}", file=sys.stderr)
                 return 1
-            except EngineDeadError as exc:
-                print(f"error: the LLM worker crashed while loading {args.model}: {exc.message}", file=sys.stderr)
-                return 1
+            info = loaded.result or {}
             print(f"[{info.get('name')} · {info.get('quantization')} · ctx {info.get('n_ctx')} · "
                   f"{info.get('threads')} thread(s) · {args.device}]", file=sys.stderr)
-            session = ChatSession(client, history, model_id=model_label(args.model), device=args.device,
-                                  sampling=sampling_from_args(args), system=args.system,
-                                  conversation_id=args.conversation)
+            session = ChatSession(service, history, chat_model, sampling=sampling_from_args(args),
+                                  system=args.system, conversation_id=args.conversation)
             if args.prompt:
                 outcome = session.ask(args.prompt)
                 stop = (outcome.result or {}).get("stop_reason")
-                return 0 if outcome.ok and stop != "cancelled" else 130 if stop == "cancelled" else 1
+                if outcome.status == "cancelled" or stop == "cancelled":
+                    return 130
+                return 0 if outcome.ok else 1
             return _interactive(session)
     finally:
         history.close()
@@ -233,8 +255,7 @@ def _interactive(session: ChatSession) -> int:
                 continue
             outcome = session.ask(line)
             if outcome.status == "crashed":
-                print("restarting the LLM worker; the conversation is kept", file=sys.stderr)
-                session.client.restart()
+                print("the LLM worker restarts with your next message; the conversation is kept", file=sys.stderr)
         except KeyboardInterrupt:
             print("\n(stopped)", file=sys.stderr)
 
@@ -256,7 +277,7 @@ def _command(session: ChatSession, line: str) -> str | None:
     elif name == "/regen":
         path = store.path(conv_id)
         if path and path[-1].role == "assistant":
-            session.answer(parent_id=store.regenerate_parent(path[-1].id))
+            session.answer(parent_id=path[-1].id)
         else:
             print("nothing to regenerate yet", file=sys.stderr)
     elif name == "/edit":
@@ -289,14 +310,20 @@ def _command(session: ChatSession, line: str) -> str | None:
 def demo(history: History) -> None:
     """A short two-turn chat with the starter model, printing the answers and their stats."""
     from app.model_refs import resolve_model_ref
+    from app.service import ModelService
+    from app.usecases.chat_turn import ChatModel
 
     path = resolve_model_ref("smollm2-135m-instruct", "llm")
-    with llm_worker() as client:
-        info = client.load(str(path), "cpu", {"n_ctx": 1024})
+    chat_model = ChatModel(str(path), "smollm2-135m-instruct", "cpu", {"n_ctx": 1024})
+    with ModelService(history) as service:
+        loaded = service.load("llm", chat_model.model, options=chat_model.options).outcome()
+        if not loaded.ok:
+            raise RuntimeError(f"the demo model did not load: {loaded.error}")
+        info = loaded.result or {}
         print(f"model: {info['name']} ({info['quantization']}, {info['parameters'] / 1e6:.0f}M parameters, "
               f"{info['file_size'] / 2**20:.0f} MiB), loaded in {info['load_ms']:.0f} ms, "
               f"{info['threads']} thread(s)")
-        session = ChatSession(client, history, model_id="smollm2-135m-instruct", device="cpu",
+        session = ChatSession(service, history, chat_model,
                               sampling={"temperature": 0.0, "max_tokens": 48, "seed": 1},
                               system="You are a concise assistant. Answer in one sentence.")
         for question in ("What is the capital of France?", "And what is it famous for?"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import sys
 import time
@@ -16,17 +15,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.usecases.classify_export import STAGES
+
 BACKENDS = ("auto", "torch", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
-STAGES = ("decode", "preprocess", "inference", "postprocess")
 
 
 # --- arguments ----------------------------------------------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, device, backend and precision flags shared by ``classify`` and ``eval``."""
-    parser.add_argument("-m", "--model", default="efficientnet-lite0",
+    parser.add_argument("-m", "--model",
                         help="starter id, registry id, or a .pth/.safetensors/.onnx file or timm model folder "
-                             "(default: efficientnet-lite0)")
+                             "(default: the model used last, else the starter model)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda:0, mps, dml:0, ort:<Provider>:0")
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="torch eager, ONNX Runtime, or auto: the fastest measured here (default)")
@@ -65,6 +65,8 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--agreement", choices=("own", "all", "none"), default="own",
                           help="backends compared with the fp32 reference: own (default), all, none")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.add_argument("--reliability", metavar="PNG", help="also write the reliability diagram to this PNG")
+    evaluate.add_argument("--devices", help="split the folder over several workers: NODE/cpu,cpu,... (docs/cluster.md)")
     evaluate.set_defaults(handler=run_eval)
 
 
@@ -88,9 +90,11 @@ def vision_worker(threads: int | None = None) -> Iterator[Any]:
 
 def load_model(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:
     """Load the model, printing progress; None (after printing why) when it cannot be loaded."""
+    from app.default_models import default_model
     from app.errors import EngineDeadError, RequestFailed
     from app.messages import Progress
 
+    args.model = args.model or default_model("vision")
     handle = client.submit_load(args.model, args.device, load_options(args))
     try:
         for event in handle.events():
@@ -208,37 +212,6 @@ def summary_text(metrics: Mapping[str, Any], failed: int) -> str:
     return text
 
 
-def write_json(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], target: str) -> None:
-    """Per-image results and the summary as one JSON document."""
-    text = json.dumps({"results": list(rows), "summary": dict(summary)}, indent=2, default=str)
-    if target == "-":
-        print(text)
-    else:
-        Path(target).write_text(text + "\n", encoding="utf-8")
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], target: str, topk: int) -> None:
-    """One row per image: path, status, top-k labels and probabilities, stage times."""
-    header = ["path", "ok", "error"]
-    for n in range(1, topk + 1):
-        header += [f"label_{n}", f"index_{n}", f"prob_{n}"]
-    header += [f"{stage}_ms" for stage in STAGES] + ["latency_ms"]
-    with contextlib.ExitStack() as stack:
-        handle = sys.stdout if target == "-" else stack.enter_context(open(target, "w", newline="",
-                                                                            encoding="utf-8"))
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row in rows:
-            line: list[Any] = [row["path"], int(bool(row.get("ok"))), row.get("error", "")]
-            top = row.get("top", [])
-            for n in range(topk):
-                line += [top[n]["label"], top[n]["index"], f"{top[n]['prob']:.6f}"] if n < len(top) else ["", "", ""]
-            times = row.get("times_ms", {})
-            line += [f"{times[s]:.3f}" if s in times else "" for s in STAGES]
-            line.append(f"{row['latency_ms']:.3f}" if "latency_ms" in row else "")
-            writer.writerow(line)
-
-
 def agreement_table(result: Mapping[str, Any]) -> str:
     """Backends and precisions against the reference, as a table."""
     from app.text_table import format_table
@@ -258,7 +231,7 @@ def agreement_table(result: Mapping[str, Any]) -> str:
 # --- classify -----------------------------------------------------------------------------------
 def run_classify(args: argparse.Namespace) -> int:
     """Load the model in a worker, classify, print per-image lines and the summary."""
-    from app.history import History
+    from app.history_open import open_history
 
     inputs = list(args.inputs)
     if not inputs and not args.card:
@@ -276,7 +249,7 @@ def run_classify(args: argparse.Namespace) -> int:
         if args.card:
             print(json.dumps(card, indent=2, default=str), file=out)
             return 0
-        history = History()
+        history = open_history()
         try:
             code, rows = _classify(client, history, info, inputs, args, out)
             if code == 0 and args.agreement:
@@ -332,19 +305,25 @@ def _classify(client: Any, history: Any, info: Mapping[str, Any], inputs: list[s
 
 
 def _write_outputs(rows: list[dict[str, Any]], summary: Mapping[str, Any], args: argparse.Namespace) -> None:
+    from app.usecases.classify_export import write_results
+
     if args.json:
-        write_json(rows, summary, args.json)
+        write_results(args.json, rows, summary, fmt="json")
     if args.csv:
-        write_csv(rows, args.csv, args.topk)
+        write_results(args.csv, rows, summary, fmt="csv", topk=args.topk)
 
 
 # --- eval ---------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate on a labelled folder; print accuracy, per-class scores and confusion; write the reports."""
-    from app.history import History
+    from app.history_open import open_history
     from app.messages import Progress
     from app.recording import run_recorded
 
+    if getattr(args, "devices", None):
+        from app.commands.eval_sharded import run_sharded_eval_command
+
+        return run_sharded_eval_command(args)
     folder = Path(args.folder).expanduser().resolve()
     with vision_worker(args.threads) as client:
         info = load_model(client, args)
@@ -364,7 +343,7 @@ def run_eval(args: argparse.Namespace) -> int:
             if isinstance(event, Progress):
                 bar.draw(event.done, event.total, started)
 
-        history = History()
+        history = open_history()
         try:
             outcome = run_recorded(client, "eval", params, history=history, engine="vision",
                                    model_id=info["model_id"], device=info["device"], on_event=on_event)
@@ -384,6 +363,10 @@ def run_eval(args: argparse.Namespace) -> int:
         else:
             print(eval_text(result))
         print(f"recorded as run {outcome.run_id[:8]}; reports: {', '.join(result.get('report_files', []))}")
+        if args.reliability and result.get("probability"):
+            from app.quality.classify_scores import write_reliability_png
+
+            print(f"reliability diagram: {write_reliability_png(result, args.reliability)}")
     return 0
 
 
@@ -405,6 +388,11 @@ def eval_text(result: Mapping[str, Any]) -> str:
         matrix = [(name, *counts) for name, counts in zip(confusion["labels"], confusion["matrix"], strict=True)]
         lines.append(format_table(("", *confusion["columns"]), matrix,
                                   align_right=tuple(range(1, len(confusion["columns"]) + 1))))
+    from app.quality.classify_scores import probability_lines
+
+    probability = probability_lines(result)
+    if probability:
+        lines += ["", *probability]
     if result.get("agreement"):
         lines += ["", agreement_table(result["agreement"])]
     return "\n".join(lines)
@@ -426,7 +414,7 @@ def register_bench(targets: Any) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Measure with the engine's ``benchmark`` op in a worker, record it, print a table."""
-    from app.history import History
+    from app.history_open import open_history
     from app.recording import run_recorded
     from app.text_table import format_table
 
@@ -438,7 +426,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if info is None:
             return 1
         print(describe_model(info), file=sys.stderr if args.json else sys.stdout)
-        history = History()
+        history = open_history()
         try:
             outcome = run_recorded(client, "benchmark", params, history=history, engine="vision",
                                    model_id=info["model_id"], device=info["device"])

@@ -107,6 +107,7 @@ class Slot:
             ahead = len(self._queue) - 1 + len(self._running)
             self._cond.notify()
         if ahead:
+            ticket.ahead = ahead
             ticket.deliver(Queued(ticket.id, ahead))
         self._notify(self)
         return True
@@ -124,7 +125,9 @@ class Slot:
             waiting = list(self._queue)
             base = len(self._running)
         for index, ticket in enumerate(waiting):
-            ticket.deliver(Queued(ticket.id, base + index))
+            if ticket.ahead != base + index:
+                ticket.ahead = base + index
+                ticket.deliver(Queued(ticket.id, base + index))
         self._notify(self)
 
     def _serve(self) -> None:
@@ -150,6 +153,7 @@ class Slot:
                 self._notify(self)
 
     def _finish(self, ticket: Ticket, outcome: RunOutcome) -> None:
+        outcome.op = outcome.op or ticket.op or "load"
         ticket.deliver(Finished(ticket.id, outcome))
 
     # --- serving ------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ class Slot:
             self._finish(ticket, failure)
             return
         if ticket.is_load:
-            self._finish(ticket, RunOutcome("", RunStatus.OK, result=dict(self.info)))
+            self._finish(ticket, RunOutcome("", RunStatus.OK, result=dict(self.info), phase="load"))
             return
         if ticket.cancelled:
             self._finish(ticket, RunOutcome("", RunStatus.CANCELLED, error="cancelled before it started"))
@@ -233,7 +237,7 @@ class Slot:
         self.state = "crashed" if status == "crashed" else "empty"
         self.reason = message
         self._notify(self)
-        return RunOutcome("", RunStatus(status), error=message, error_kind=kind)
+        return RunOutcome("", RunStatus(status), error=message, error_kind=kind, phase="load")
 
     def _running_others(self, ticket: Ticket) -> bool:
         with self._cond:

@@ -40,6 +40,7 @@ class Ticket:
         self._on_cancel: Callable[[Ticket], None] | None = None
         self.partials: list[Mapping[str, Any]] = []  # every piece of output delivered so far
         self.state = "queued"  # queued | loading | running | done
+        self.ahead = 0  # requests before this one in its slot (running ones included) while it waits
 
     @property
     def is_load(self) -> bool:

@@ -17,13 +17,13 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
 
+from app.usecases.classify_export import result_line, results_header
 from ui.classify.card import card_html
 from ui.classify.drop import dropped_paths
 from ui.classify.eval import row_normalised, summary_text
-from ui.classify.export import result_records
+from ui.classify.page import ClassifyPage, summary_line
 from ui.classify.plots import RateMeter
 from ui.classify.results import ClassifiedImage
-from ui.classify.page import ClassifyPage, summary_line
 
 IMAGES = Path(__file__).resolve().parents[2] / "resources" / "images"
 SAMPLES = sorted(IMAGES.glob("*.jpg"))
@@ -73,9 +73,9 @@ def test_records_and_card_carry_every_detail() -> None:
                                         "top": [{"label": "tabby", "prob": 0.6}, {"label": "lynx", "prob": 0.3}],
                                         "times_ms": {"decode": 1.0, "inference": 9.0}})
     bad = ClassifiedImage.from_partial({"index": 1, "path": "/x/bad.jpg", "ok": False, "error": "not an image"})
-    records = result_records([row, bad])
-    assert records[0]["label_1"] == "tabby" and records[0]["prob_2"] == 0.3 and records[0]["label_3"] is None
-    assert records[0]["inference_ms"] == 9.0 and records[1]["error"] == "not an image"
+    records = [dict(zip(results_header(), result_line(r.raw), strict=True)) for r in (row, bad)]
+    assert records[0]["label_1"] == "tabby" and records[0]["prob_2"] == "0.300000" and records[0]["label_3"] == ""
+    assert records[0]["inference_ms"] == "9.000" and records[1]["error"] == "not an image"
     html = card_html({"name": "net", "backend": "onnxruntime", "precision": "int8", "device": "cpu",
                       "preprocess": {"resize_size": 256, "crop_mode": "center", "interpolation": "bicubic",
                                      "input_size": [224, 224], "mean": [0.5] * 3, "std": [0.5] * 3,
@@ -232,7 +232,7 @@ def test_results_and_evaluation_export_as_csv_and_json(page: ClassifyPage, tmp_p
     page.export_evaluation(str(tmp_path / "evaluation.json"))
     wait_for(lambda: len(written) == 3, 20, "the JSON files")
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data["run"]["backend"] and len(data["images"]) == page.results.rowCount()
+    assert data["summary"]["backend"] and len(data["results"]) == page.results.rowCount()
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["confusion"]["matrix"] == page.eval_panel.heatmap.matrix
 

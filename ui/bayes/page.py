@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.recording import RunOutcome
+from app.usecases.bayes_query import posterior_question
 from ui.bayes.evidence import EvidenceSet, SoftEvidenceDialog
 from ui.bayes.graph import NODE_WIDTH, NetworkScene, NetworkView, node_height
 from ui.bayes.layout import layered_layout
@@ -65,7 +66,7 @@ class BayesPage(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.session = EngineSession("bayes", context.history, self)
+        self.session = EngineSession("bayes", context.history, self, service=context.service)
         self.evidence = EvidenceSet()
         self._good_evidence = EvidenceSet()  # the last evidence the engine accepted
         self.info: dict[str, Any] = {}
@@ -268,7 +269,8 @@ class BayesPage(QWidget):
             return
         if self._pending_query is not None:
             self.queries_coalesced += 1
-        self._pending_query = {**self.evidence.params(), "method": self.method()}
+        self._pending_query = dict(posterior_question(self.evidence.hard, self.evidence.soft,
+                                                      method=self.method()).params)
         self._pending_evidence = self.evidence.copy()
         if not self._stale_timer.isActive():
             self._stale_timer.start()

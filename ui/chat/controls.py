@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.discovery import get_spec
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
@@ -50,7 +51,7 @@ class ModelBar(QWidget):
         self.n_ctx.setSpecialValueText("auto")
         self.n_ctx.setPrefix("ctx ")
         self.n_ctx.setMinimumWidth(90)
-        self.n_ctx.setToolTip("Context size in tokens (auto: up to 4096, at most the model's training size)")
+        self.n_ctx.setToolTip(get_spec("llm").option("n_ctx").help.capitalize())
         self.load_button = QPushButton("Load")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)

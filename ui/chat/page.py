@@ -33,19 +33,19 @@ from PySide6.QtWidgets import (
 
 from app.conversations import ConversationStore
 from app.recording import RunOutcome
-from ui.chat.controls import ModelBar, SamplingPanel
-from ui.chat.conversations import ConversationList
-from ui.chat.state import (
+from app.usecases.chat_state import (
     ConversationState,
     PreparedRequest,
     load_state,
     new_conversation,
     prepare_regenerate,
     prepare_send,
-    save_answer,
     switch_branch,
 )
-from ui.chat.stats import TokenRate, answer_stats, context_text
+from app.usecases.chat_turn import answer_to_store, store_outcome
+from ui.chat.controls import ModelBar, SamplingPanel
+from ui.chat.conversations import ConversationList
+from ui.chat.stats import TokenRate, context_text
 from ui.chat.view import ChatView
 from ui.context import AppContext
 from ui.engine_session import EngineSession
@@ -72,9 +72,9 @@ def list_llm_models(context: AppContext) -> list[tuple[str, str]]:
 
 def estimate_fit(ref: str, n_ctx: int) -> str:
     """One line saying how much memory ``ref`` needs at ``n_ctx`` and whether it fits (no model is read)."""
-    from core.memory_fit import available_memory
     from app.model_refs import resolve_model_ref
     from app.models.fit import estimate_file_fit
+    from core.memory_fit import available_memory
 
     path = resolve_model_ref(ref, "llm")
     size = path.stat().st_size
@@ -155,16 +155,14 @@ class ChatPage(QWidget):
         self.context = context
         self.settings = context.settings
         self.store = ConversationStore(context.history)
-        self.session = EngineSession("llm", context.history, self)
+        self.session = EngineSession("llm", context.history, self, service=context.service)
         self.state: ConversationState | None = None
         self.request: PreparedRequest | None = None
         self.last_outcome: RunOutcome | None = None
         self.last_error = ""
         self.last_export = ""
         self._edit_of: str | None = None
-        self._send_after_load: tuple[str, str | None] | None = None
-        self._loaded_ref: str | None = None
-        self._loaded_key: tuple[str, str, str] | None = None
+        self._partials: list[dict[str, Any]] = []
         self._rate = TokenRate()
         self._t_sent = 0.0
         self._search = ""
@@ -502,10 +500,11 @@ class ChatPage(QWidget):
         def done(text: str) -> None:
             if generation != self._fit_generation or self.session.busy:
                 return
-            if self.session.is_loaded and self._loaded_key == self._wanted_key():
+            if self.session.is_loaded and self.session.uses(*self._wanted()):
                 self.model_bar.status.setText(describe_loaded(self.session.model_info))
             elif self.session.is_loaded:
-                self.model_bar.status.setText(f"{ref}: {text} (loaded now: {self._loaded_ref}; Load to switch)")
+                self.model_bar.status.setText(f"{ref}: {text} (loaded now: {self.session.model_id}; it loads "
+                                              "with your next message, or press Load)")
             else:
                 self.model_bar.status.setText(f"{ref}: {text}")
 
@@ -517,28 +516,21 @@ class ChatPage(QWidget):
         ref = self.model_bar.model_ref()
         if not ref or self.generating:
             return
-        device = self.model_bar.device.current_device()
-        options = self.model_bar.load_options()
+        _ref, device, options = self._wanted()
         self._clear_error()
         self.model_bar.set_busy(True, f"Loading {ref} on {device}…")
+        self.session.load(ref, device, options, threads=engine_threads(self.settings), model_id=ref)
         self._set_busy(False)
 
-        def resolved(path: Any) -> None:
-            self._loaded_ref = ref
-            self._loaded_key = (ref, device, json.dumps(options, sort_keys=True))
-            self.session.load(str(path), device, options, threads=engine_threads(self.settings), model_id=ref)
+    def _wanted(self) -> tuple[str, str, dict[str, Any]]:
+        """The model, device and load options chosen in the model bar."""
+        return (self.model_bar.model_ref(), self.model_bar.device.current_device(), self.model_bar.load_options())
 
-        def failed(message: str, _tb: str) -> None:
-            self.model_bar.set_busy(False, f"Cannot load {ref}: {message}")
-            self._send_after_load = None
-
-        from app.model_refs import resolve_model_ref
-
-        self.context.tasks.run(lambda _s: resolve_model_ref(ref, "llm"), on_done=resolved, on_error=failed)
-
-    def _wanted_key(self) -> tuple[str, str, str]:
-        return (self.model_bar.model_ref(), self.model_bar.device.current_device(),
-                json.dumps(self.model_bar.load_options(), sort_keys=True))
+    def _use_chosen_model(self) -> None:
+        # The service loads it with the request (just in time) when it is not the loaded one.
+        ref, device, options = self._wanted()
+        if ref and not self.session.uses(ref, device, options):
+            self.session.use(ref, device, options, threads=engine_threads(self.settings), model_id=ref)
 
     def _load_progress(self, fraction: float, message: str) -> None:
         self.model_bar.set_busy(True, message, fraction)
@@ -548,14 +540,9 @@ class ChatPage(QWidget):
         self.banner.hide()
         self.model_bar.set_busy(False, describe_loaded(info))
         self._show_context(self.state.context_used if self.state else None)
-        self._set_busy(False)
-        pending, self._send_after_load = self._send_after_load, None
-        if pending is not None:
-            self._start_send(*pending)
+        self._set_busy(self.generating)
 
     def _load_failed(self, kind: str, message: str) -> None:
-        self._send_after_load = None
-        self._loaded_key = None
         self.model_bar.set_busy(False, f"Could not load the model ({kind}): {message}")
         self._error(f"Could not load the model: {message}")
         self._set_busy(False)
@@ -569,14 +556,8 @@ class ChatPage(QWidget):
         self.composer.clear()
         edit_of, self._edit_of = self._edit_of, None
         self._hide_edit_note()
-        if not self.session.is_loaded or self._loaded_key != self._wanted_key():
-            self._send_after_load = (text, edit_of)
-            self.load_model()
-            return
-        self._start_send(text, edit_of)
-
-    def _start_send(self, text: str, edit_of: str | None) -> None:
-        system, settings, model = self.sampling.system_text(), self.sampling.values(), self._loaded_ref
+        self._use_chosen_model()
+        system, settings, model = self.sampling.system_text(), self.sampling.values(), self.session.model_id
         conversation_id = self.conversation_id
         self._clear_error()
         self.context.tasks.run(
@@ -593,10 +574,8 @@ class ChatPage(QWidget):
         """A new answer in place of ``message_id`` (the old one stays as a branch)."""
         if self.generating or self.session.busy or self.state is None:
             return
-        if not self.session.is_loaded:
-            self._error("Load a model first (the Load button above).")
-            return
-        system, settings, model = self.sampling.system_text(), self.sampling.values(), self._loaded_ref
+        self._use_chosen_model()
+        system, settings, model = self.sampling.system_text(), self.sampling.values(), self.session.model_id
         conversation_id = self.state.id
         self._clear_error()
         self.context.tasks.run(
@@ -608,11 +587,12 @@ class ChatPage(QWidget):
         if self._closed:
             return
         self.request = request
+        self._partials = []
         self.state = request.state
         self.settings.setValue("chat/conversation", request.state.id)
         self.refresh_conversations()
         params = {**self.sampling.values(), "messages": request.messages}
-        self.view.begin_stream(request.state.messages, self._loaded_ref)
+        self.view.begin_stream(request.state.messages, self.session.model_id)
         plot = self._ensure_plot()
         plot.clear()
         # Text and graph both redraw at 10 Hz; half a period apart, their work never lands in one frame.
@@ -625,6 +605,7 @@ class ChatPage(QWidget):
     def _partial(self, data: dict[str, Any]) -> None:
         if self.request is None:
             return
+        self._partials.append(data)
         text = data.get("text")
         if isinstance(text, str) and text:
             self.view.append_stream(text)
@@ -642,34 +623,26 @@ class ChatPage(QWidget):
 
     def _finished(self, outcome: RunOutcome) -> None:
         request, self.request = self.request, None
+        partials, self._partials = self._partials, []
         self.last_outcome = outcome
         self._set_busy(False)
         if request is None or self._closed:
             return
-        if outcome.status == "crashed":
-            self.view.set_messages(request.state.messages)
-            return
-        result = dict(outcome.result or {})
-        text = str(result.get("text") or self.view.stream_text)
-        if outcome.status == "failed" or (outcome.status != "ok" and not text):
+        answer = answer_to_store(outcome, partials)
+        if answer is None:
             self.view.set_messages(request.state.messages)
             if outcome.status == "failed":
                 self._error(f"The answer failed: {outcome.error}")
             return
-        stats = answer_stats(result, outcome.run_id)
-        if outcome.status == "cancelled":
-            stats["stop_reason"] = "cancelled"
-            stats.setdefault("gen_tokens", self._rate.count)
         params = self.sampling.values()
-        model = self._loaded_ref
-        self._show_context(stats.get("context_used"))
+        model = self.session.model_id
+        self._show_context(answer.stats.get("context_used"))
         self.context.tasks.run(
-            lambda _s: save_answer(self.store, request.state.id, request.parent_id, text, stats=stats,
-                                   run_id=outcome.run_id, model_id=model, params=params),
+            lambda _s: store_outcome(self.store, request, outcome, partials, model_id=model, params=params),
             on_done=self._answer_saved, on_error=self._task_failed)
 
-    def _answer_saved(self, state: ConversationState) -> None:
-        if self._closed:
+    def _answer_saved(self, state: ConversationState | None) -> None:
+        if self._closed or state is None:
             return
         self._show_state(state)
         self.refresh_conversations()
@@ -712,7 +685,8 @@ class ChatPage(QWidget):
     def _crashed(self, reason: str) -> None:
         self.model_bar.set_busy(False, "The model worker stopped.")
         self.banner_text.setText(f"The chat worker stopped: {reason.strip()}\n"
-                                 "The conversation is safe. Restart the worker to go on.")
+                                 "The conversation is safe and the answer so far is kept (marked interrupted). "
+                                 "Send or regenerate to go on: the worker restarts then, or restart it now.")
         self.restart_button.show()
         self.banner.show()
         self.last_error = reason

@@ -6,6 +6,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from app.usecases.chat_turn import answer_stats
+
+__all__ = ["TokenRate", "answer_stats", "context_text", "stats_line"]
+
 
 class TokenRate:
     """Turns token arrival times into per-token latency and a smoothed tokens/s (over the last ``window``)."""
@@ -52,22 +56,6 @@ def stats_line(stats: Mapping[str, Any]) -> str:
         parts.append({"cancelled": "stopped", "length": "hit the token limit",
                       "context_full": "context full", "crashed": "worker crashed"}[str(reason)])
     return " · ".join(parts)
-
-
-def answer_stats(result: Mapping[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    """The stats stored with an answer, picked from an engine result."""
-    metrics = result.get("metrics") or {}
-    stats: dict[str, Any] = {key: metrics[key] for key in ("ttft_ms", "gen_tokens_per_s", "tpot_ms", "e2e_ms",
-                                                           "prompt_tokens", "prompt_tokens_per_s")
-                             if isinstance(metrics.get(key), int | float)}
-    stats["gen_tokens"] = int(result.get("gen_tokens") or metrics.get("gen_tokens") or 0)
-    stats["stop_reason"] = result.get("stop_reason")
-    for key in ("context_used", "n_ctx"):
-        if isinstance(result.get(key), int):
-            stats[key] = result[key]
-    if run_id:
-        stats["run_id"] = run_id
-    return stats
 
 
 def context_text(used: int | None, n_ctx: int | None) -> str:

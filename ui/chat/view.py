@@ -17,8 +17,8 @@ from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from app.usecases.chat_state import ViewMessage
 from ui.chat.markdown import render_markdown, render_plain, stable_prefix_length
-from ui.chat.state import ViewMessage
 from ui.chat.stats import stats_line
 from ui.theme import is_dark
 

@@ -1,4 +1,5 @@
-"""The evaluation view: accuracy figures, a confusion-matrix heat map and the per-class scores."""
+"""The evaluation view: accuracy, AUC and calibration figures, a confusion-matrix heat map, the reliability
+diagram and the per-class scores."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from ui.classify.reliability import ReliabilityDiagram
 
 MAX_CELL = 56  # a small matrix stays compact instead of filling the panel
 
@@ -144,6 +147,7 @@ def summary_text(result: Mapping[str, Any]) -> str:
     parts = [f"<b>top-1 {float(result.get('top1', 0)):.1%}</b>", f"top-5 {float(result.get('top5', 0)):.1%}",
              f"macro F1 {float(macro.get('f1', 0)):.3f}",
              f"{int(result.get('evaluated', 0))} images in {len(result.get('classes') or [])} classes"]
+    parts += probability_parts(result.get("probability") or {})
     if result.get("failed"):
         parts.append(f"<span style='color:#d64545'>{int(result['failed'])} unreadable</span>")
     line = " · ".join(parts)
@@ -158,6 +162,21 @@ def summary_text(result: Mapping[str, Any]) -> str:
     return text
 
 
+def probability_parts(scores: Mapping[str, Any]) -> list[str]:
+    """AUC-ROC / AUC-PR (macro, one-vs-rest), ECE and top-3, where the evaluation measured them."""
+    parts = []
+    if scores.get("auc_roc_macro") is not None:
+        parts.append(f"AUC-ROC {float(scores['auc_roc_macro']):.4f}")
+    if scores.get("auc_pr_macro") is not None:
+        parts.append(f"AUC-PR {float(scores['auc_pr_macro']):.4f}")
+    if scores.get("ece") is not None:
+        parts.append(f"ECE {float(scores['ece']):.4f}")
+    topk = scores.get("topk_accuracy") or {}
+    if "3" in topk:
+        parts.append(f"top-3 {float(topk['3']):.1%}")
+    return parts
+
+
 def _agreement_cell(row: Mapping[str, Any]) -> str:
     name = f"{row.get('backend')} {row.get('precision')}"
     if row.get("error"):
@@ -168,7 +187,7 @@ def _agreement_cell(row: Mapping[str, Any]) -> str:
 class EvalPanel(QWidget):
     """Accuracy line, heat map and per-class table of one evaluation."""
 
-    COLUMNS = ("class", "model label", "precision", "recall", "F1", "images")
+    COLUMNS = ("class", "model label", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "images")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,8 +199,14 @@ class EvalPanel(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.summary)
         split = QSplitter(Qt.Orientation.Horizontal)
+        plots = QSplitter(Qt.Orientation.Vertical)
         self.heatmap = ConfusionHeatmap()
-        split.addWidget(self.heatmap)
+        plots.addWidget(self.heatmap)
+        self.reliability = ReliabilityDiagram()
+        plots.addWidget(self.reliability)
+        plots.setStretchFactor(0, 3)
+        plots.setStretchFactor(1, 2)
+        split.addWidget(plots)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -207,15 +232,20 @@ class EvalPanel(QWidget):
         confusion = result.get("confusion") or {}
         self.heatmap.set_matrix(confusion.get("labels", []), confusion.get("columns", []),
                                 confusion.get("matrix", []))
+        scores = result.get("probability") or {}
+        reliability = scores.get("reliability") or {}
+        self.reliability.set_reliability(reliability.get("bins") or [], scores.get("ece"))
+        auc = {a.get("class"): a for a in scores.get("auc_per_class") or []}
         rows = result.get("per_class") or []
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
+            areas = auc.get(row.get("class")) or {}
             values: list[Any] = [row.get("class"), row.get("model_label"), row.get("precision"), row.get("recall"),
-                                 row.get("f1"), row.get("support")]
+                                 row.get("f1"), areas.get("auc_roc"), areas.get("auc_pr"), row.get("support")]
             for c, value in enumerate(values):
                 item = QTableWidgetItem()
-                if isinstance(value, float) and c < 5:
+                if isinstance(value, float) and c < 7:
                     item.setData(Qt.ItemDataRole.DisplayRole, round(value, 3))
                 elif isinstance(value, float):
                     item.setData(Qt.ItemDataRole.DisplayRole, int(value))
@@ -228,4 +258,5 @@ class EvalPanel(QWidget):
         """Forget the shown evaluation."""
         self.result = None
         self.heatmap.clear()
+        self.reliability.clear()
         self.table.setRowCount(0)

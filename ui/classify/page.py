@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.recording import RunOutcome
+from app.usecases.classify_export import write_evaluation, write_results
 from ui.classify.card import card_html
 from ui.classify.drop import IMAGE_FILTER, dropped_paths
 from ui.classify.eval import EvalPanel
-from ui.classify.export import write_evaluation, write_results
 from ui.classify.plots import LivePerformance
 from ui.classify.results import ClassifiedImage, ResultsModel, load_thumbnails, make_results_view
 from ui.classify.settings import LoadChoice, RunSettings
@@ -83,7 +83,7 @@ class ClassifyPage(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.session = EngineSession("vision", context.history, self)
+        self.session = EngineSession("vision", context.history, self, service=context.service)
         self.model_info: dict[str, Any] = {}
         self.card: dict[str, Any] = {}
         self.last_result: dict[str, Any] = {}
@@ -252,7 +252,7 @@ class ClassifyPage(QWidget):
 
     def export_results(self, path: str) -> None:
         """Write the shown results (``.csv`` or ``.json``) in the background."""
-        rows = self.results.rows()
+        rows = [row.raw for row in self.results.rows()]
         run = {k: v for k, v in self.last_result.items() if k not in ("series", "results")}
         self._write_in_background(lambda _state: str(write_results(path, rows, run)))
 

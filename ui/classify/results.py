@@ -33,6 +33,7 @@ class ClassifiedImage:
     times_ms: dict[str, float] = field(default_factory=dict)
     size: tuple[int, ...] = ()
     thumbnail: QImage | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the engine's row, as exported
 
     @classmethod
     def from_partial(cls, row: Mapping[str, Any]) -> ClassifiedImage:
@@ -43,7 +44,7 @@ class ClassifiedImage:
                    top=top, error=str(row.get("error") or ""),
                    latency_ms=None if latency is None else float(latency),
                    times_ms={k: float(v) for k, v in (row.get("times_ms") or {}).items()},
-                   size=tuple(int(v) for v in row.get("size") or ()))
+                   size=tuple(int(v) for v in row.get("size") or ()), raw=dict(row))
 
     @property
     def name(self) -> str:

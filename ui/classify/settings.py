@@ -9,12 +9,15 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton, QWidget
 
+from app.discovery import get_spec
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
-STARTER = "efficientnet-lite0"
-BACKENDS = ("auto", "onnxruntime", "torch")
-PRECISIONS = ("fp32", "fp16", "int8")
+# What the vision engine declares (its light spec; no engine code is imported).
+_SPEC = get_spec("vision")
+STARTER = _SPEC.default_model
+BACKENDS = _SPEC.choices("backend")
+PRECISIONS = _SPEC.choices("precision")
 MODEL_FILTER = "Image classifiers (*.onnx *.safetensors *.pth *.pt);;All files (*)"
 _KEY = "classify/"
 
@@ -52,13 +55,13 @@ class RunSettings(QWidget):
         browse.setText("…")
         browse.setToolTip("Open a model file (.onnx, .safetensors, .pth)")
         browse.clicked.connect(self._browse)
-        self.backend = _combo(BACKENDS, "auto measures torch and ONNX Runtime once and keeps the faster")
-        self.precision = _combo(PRECISIONS, "int8 is quantized on first use; fp16 needs a GPU to pay off")
+        self.backend = _combo(BACKENDS, _SPEC.option("backend").help)
+        self.precision = _combo(PRECISIONS, _SPEC.option("precision").help)
         self.device = DevicePicker(context, engine="vision")
         self.batch = QSpinBox()
         self.batch.setRange(1, 256)
-        self.batch.setValue(8)
-        self.batch.setToolTip("Images per inference call")
+        self.batch.setValue(int(_SPEC.option("batch").default))
+        self.batch.setToolTip(_SPEC.option("batch").help.capitalize())
         for label, widget in (("Model", self.model), (None, browse), ("Backend", self.backend),
                               ("Precision", self.precision), ("Device", self.device), ("Batch", self.batch)):
             if label:

@@ -1,0 +1,1 @@
+"""What a user does with a model, written once for the CLI, the GUI and the server (no Qt here)."""
