@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -33,10 +34,28 @@ def unregister_spec(engine_id: str) -> None:
     _extra.pop(engine_id, None)
 
 
+# Installed entry points, loaded once per import path: the app asks for specs often (every comparison setting
+# reads its choices from them) and scanning every installed distribution's metadata takes milliseconds.
+_installed: dict[tuple[str, ...], Discovery] = {}
+
+
 def discover(points: list[EntryPoint] | None = None) -> Discovery:
     """Load every engine spec; a plugin that fails to load is listed in ``broken`` instead of raising."""
+    if points is None:
+        key = tuple(sys.path)
+        if key not in _installed:
+            _installed[key] = _load(list(entry_points(group=GROUP)))
+        cached = _installed[key]
+        found = Discovery(dict(cached.specs), dict(cached.broken))
+    else:
+        found = _load(points)
+    found.specs.update(_extra)
+    return found
+
+
+def _load(points: list[EntryPoint]) -> Discovery:
     found = Discovery()
-    for point in points if points is not None else list(entry_points(group=GROUP)):
+    for point in points:
         try:
             spec = point.load()
         except Exception as exc:  # a broken plugin must not break discovery
@@ -49,7 +68,6 @@ def discover(points: list[EntryPoint] | None = None) -> Discovery:
             found.broken[point.name] = f"duplicate engine id {spec.id!r}"
             continue
         found.specs[spec.id] = spec
-    found.specs.update(_extra)
     return found
 
 

@@ -142,8 +142,29 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One option an engine declares: its kind, default and (for a choice) the values it accepts.
+
+    ``kind`` is ``"choice"``, ``"int"``, ``"float"``, ``"bool"`` or ``"text"``; a default of ``None`` means
+    "the engine chooses" (shown as *auto*).
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSpec:
-    """What discovery learns about an engine without importing it."""
+    """What discovery learns about an engine without importing it.
+
+    Besides the entry points, a spec declares what the app and the UI would otherwise hard-code: the load
+    options (with their choices and defaults), options of its ops (named ``"op.param"``), the default and
+    starter model ids, backends and precisions, the ONNX Runtime provider for each device prefix, and the
+    comparison workload the app runs for it.
+    """
 
     id: str
     kind: EngineKind
@@ -156,12 +177,38 @@ class EngineSpec:
         default=lambda devices: ["cpu"]
     )
     description: str = ""
+    load_options: tuple[OptionSpec, ...] = ()
+    op_options: tuple[OptionSpec, ...] = ()  # named "op.param", e.g. "query.method"
+    default_model: str = ""  # used when the user names none (a starter model id)
+    starter_models: tuple[str, ...] = ()  # ids that work without a download (app.starter_models locates files)
+    backends: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ()
+    device_providers: tuple[tuple[str, str], ...] = ()  # device-id prefix -> ONNX Runtime execution provider
+    # "package.module:NAME" of the comparison workload the app runs for this engine ("" = none); a string,
+    # so the spec stays light and engines never import app.
+    compare_workload: str = ""
 
     def opens(self, path: str) -> bool:
         """True when this engine opens files named like ``path``."""
         lower = path.lower()
         return any(lower.endswith(suffix) for suffix in self.file_types)
 
+    def option(self, name: str) -> OptionSpec:
+        """The declared load option (or ``"op.param"`` op option) ``name``; KeyError when undeclared."""
+        for spec in (*self.load_options, *self.op_options):
+            if spec.name == name:
+                return spec
+        raise KeyError(f"engine {self.id!r} declares no option {name!r}")
 
-__all__ = ["Device", "DirectContext", "Engine", "EngineError", "EngineKind", "EngineSpec", "ErrorKind", "RunCancelled",
-           "RunContext"]
+    def choices(self, name: str) -> tuple[Any, ...]:
+        """The values option ``name`` accepts (empty for a free value)."""
+        return self.option(name).choices
+
+    def provider_for(self, device: str) -> str | None:
+        """The ONNX Runtime execution provider serving a torch-style device id (``cuda:0``), if declared."""
+        prefix = device.partition(":")[0]
+        return dict(self.device_providers).get(prefix)
+
+
+__all__ = ["Device", "DirectContext", "Engine", "EngineError", "EngineKind", "EngineSpec", "ErrorKind", "OptionSpec",
+           "RunCancelled", "RunContext"]

@@ -75,7 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         repeat=args.repeat, duration_s=args.duration, warmup=args.warmup, llm_threads=args.threads,
         quantize=tuple(q.upper() for q in args.quantize), n_prompt=args.n_prompt, n_gen=args.n_gen,
         batch_sizes=args.batch_sizes, vision_backends=args.backends, vision_precisions=args.precisions,
-        bayes_methods=args.methods or CompareSettings.bayes_methods, bayes_samples=args.samples, **chosen,
+        bayes_methods=args.methods or CompareSettings().bayes_methods, bayes_samples=args.samples, **chosen,
     )
 
 

@@ -13,15 +13,34 @@ The evidence is chosen once per session: the user's, or five leaf nodes set to t
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.compare.measure import MeasureContext, StepFailed
+from app.compare.plan import CompareSettings, Config
 from app.compare.results import INFO, ResultRow
+from app.compare.workload import PlanMachine, Workload
 from core.metrics import latency_summary
 
 LEAF_EVIDENCE = 5
 APPROXIMATE = ("lw", "gibbs")
+
+
+def configs(settings: CompareSettings, devices: Sequence[str], machine: PlanMachine) -> list[Config]:
+    """Each inference method on the CPU (numpy); the junction tree on GPUs (torch).
+
+    The engine runs elimination and sampling on the CPU whatever the device, so only ``jt`` is planned
+    for a GPU: anything else would measure the CPU twice.
+    """
+    out = []
+    for device in devices:
+        backend = "numpy" if device == "cpu" else "torch"
+        for method in settings.bayes_methods:
+            if device != "cpu" and method != "jt":
+                continue
+            out.append(Config("bayes", "bayes", device, backend, "float64", method, machine.threads,
+                              settings.bayes_network))
+    return out
 
 
 def _choose_evidence(ctx: MeasureContext, client: Any, exact_method: str) -> dict[str, str]:
@@ -107,3 +126,6 @@ def measure(ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
                                     f"{row.metrics['max_error']:.3g} against the exact answer", INFO)
     ctx.progress(1.0, "done")
     return row
+
+
+WORKLOAD = Workload("bayes", default_repeat=10, configs=configs, measure=measure)

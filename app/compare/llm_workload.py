@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from app.compare.bandwidth import bandwidth_for, model_bandwidth_utilisation
 from app.compare.measure import MeasureContext, StepFailed
+from app.compare.plan import CompareSettings, Config, thread_counts
 from app.compare.results import INFO, ResultRow
+from app.compare.workload import PlanMachine, Workload
 from core.metrics import latency_summary, mean_std
 
 # About 50 tokens of plain English: TTFT is then mostly prompt processing, as in a short chat turn.
@@ -24,6 +27,26 @@ TTFT_PROMPT = (
     "conditions, repeat it until the numbers settle, and report how much they still vary. Explain in one "
     "sentence why"
 )
+
+
+def _threads_label(n: int) -> str:
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
+def configs(settings: CompareSettings, devices: Sequence[str], machine: PlanMachine) -> list[Config]:
+    """Threads 1..N on the CPU, full offload on each GPU, for the model and each derived quantization."""
+    quants = [""] + [q.upper() for q in settings.quantize]
+    out = []
+    for quant in dict.fromkeys(quants):
+        for device in devices:
+            if device == "cpu":
+                for threads in settings.llm_threads or thread_counts(machine.cores):
+                    out.append(Config("llm", "llm", "cpu", "llama.cpp", quant, _threads_label(threads), threads,
+                                      settings.llm_model, derive=quant))
+            else:
+                out.append(Config("llm", "llm", device, "llama.cpp", quant, "all layers on GPU", 1,
+                                  settings.llm_model, derive=quant, options={"gpu_layers": "all"}))
+    return out
 
 
 def _model_path(ctx: MeasureContext) -> Path:
@@ -79,7 +102,7 @@ def _bench(ctx: MeasureContext, client: Any, kind: str, count: int) -> tuple[lis
     return rates, seconds, tokens
 
 
-def measure(ctx: MeasureContext) -> ResultRow:
+def measure(ctx: MeasureContext, _shared: dict[str, Any] | None = None) -> ResultRow:
     """Measure one LLM configuration in its own worker."""
     config, settings = ctx.config, ctx.settings
     row = ResultRow("llm", config.device, "llama.cpp", config.precision, config.variant)
@@ -147,3 +170,6 @@ def _add_mbu(ctx: MeasureContext, row: ResultRow) -> None:
                                   "probe, or one thread cannot saturate the memory): MBU is an upper bound", INFO)
     if bandwidth.method.startswith("theoretical"):
         row.flag("bandwidth_theoretical", f"MBU against the specified peak ({bandwidth.method})", INFO)
+
+
+WORKLOAD = Workload("llm", default_repeat=3, configs=configs, measure=measure, needs_cpu_bandwidth=True)

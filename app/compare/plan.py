@@ -10,12 +10,32 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-WORKLOADS = ("llm", "vision", "bayes")
-DEFAULT_REPEAT = {"llm": 3, "vision": 20, "bayes": 10}
-LLM_QUANT_CHOICES = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q4_0", "Q4_1", "F16")
-BAYES_METHODS = ("jt", "ve", "lw", "gibbs")
-VISION_PRECISIONS = ("fp32", "fp16", "int8")
-VISION_BACKENDS = ("torch", "onnxruntime")
+WORKLOADS = ("llm", "vision", "bayes")  # compared when none are chosen ("all")
+
+
+def declared(engine_id: str, what: str) -> tuple[str, ...]:
+    """What an engine's spec declares: ``"backends"``, ``"precisions"`` or an option's choices by name.
+
+    Empty when the engine is not installed (its workload is then refused by name, not here).
+    """
+    from app.discovery import get_spec
+
+    try:
+        spec = get_spec(engine_id)
+        values = getattr(spec, what) if what in ("backends", "precisions") else spec.choices(what)
+    except KeyError:
+        return ()
+    return tuple(str(v) for v in values if v != "auto")
+
+
+def default_model(engine_id: str) -> str:
+    """The engine's declared default model (a starter id); "" when the engine is not installed."""
+    from app.discovery import get_spec
+
+    try:
+        return get_spec(engine_id).default_model
+    except KeyError:
+        return ""
 
 
 class PlanError(ValueError):
@@ -28,10 +48,10 @@ class CompareSettings:
 
     workloads: tuple[str, ...] = WORKLOADS
     devices: tuple[str, ...] | None = None  # None: every device each engine supports
-    llm_model: str = "smollm2-135m-instruct"
-    vision_model: str = "efficientnet-lite0"
-    bayes_network: str = "alarm"
-    repeat: int | None = None  # measured repetitions; None: DEFAULT_REPEAT per workload
+    llm_model: str = field(default_factory=lambda: default_model("llm"))
+    vision_model: str = field(default_factory=lambda: default_model("vision"))
+    bayes_network: str = field(default_factory=lambda: default_model("bayes"))
+    repeat: int | None = None  # measured repetitions; None: the workload's default_repeat
     duration_s: float | None = None  # when set: measure each test for this long instead of `repeat` times
     llm_threads: tuple[int, ...] | None = None  # CPU thread counts; None: 1, 2, 4 .. physical cores
     quantize: tuple[str, ...] = ()  # derive these quantizations of the LLM locally and compare them too
@@ -41,16 +61,19 @@ class CompareSettings:
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
     vision_backends: tuple[str, ...] | None = None  # None: both where they run
     vision_precisions: tuple[str, ...] | None = None  # None: fp32 and int8, plus fp16 on accelerators
-    bayes_methods: tuple[str, ...] = BAYES_METHODS
+    bayes_methods: tuple[str, ...] = field(default_factory=lambda: declared("bayes", "query.method"))
     bayes_evidence: tuple[tuple[str, str], ...] | None = None  # None: five leaves at their likeliest state
     bayes_samples: int = 10_000  # per query of the sampling methods (lw, gibbs)
     warmup: int = 2  # vision and bayes warm-up runs (the LLM warms up as llama-bench does)
 
     def __post_init__(self) -> None:
-        unknown = [w for w in self.workloads if w not in WORKLOADS]
+        from app.compare.workload import workload_ids
+
+        known = workload_ids()
+        unknown = [w for w in self.workloads if w not in known]
         if unknown or not self.workloads:
             raise PlanError(f"unknown workload {', '.join(unknown) or '(none)'}; choose from "
-                            f"{', '.join(WORKLOADS)} or all")
+                            f"{', '.join(known)} or all")
         if self.repeat is not None and self.repeat < 1:
             raise PlanError(f"repeat must be at least 1, not {self.repeat}")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -61,14 +84,17 @@ class CompareSettings:
             raise PlanError(f"batch sizes must be whole numbers >= 1, not {list(self.batch_sizes)}")
         if self.llm_threads is not None and (not self.llm_threads or min(self.llm_threads) < 1):
             raise PlanError(f"thread counts must be >= 1, not {list(self.llm_threads)}")
-        bad_quant = [q for q in self.quantize if q.upper() not in LLM_QUANT_CHOICES]
+        quants = declared("llm", "quantize.type")
+        bad_quant = [q for q in self.quantize if q.upper() not in quants]
         if bad_quant:
-            raise PlanError(f"cannot derive {', '.join(bad_quant)}; choose from {', '.join(LLM_QUANT_CHOICES)}")
-        bad_methods = [m for m in self.bayes_methods if m not in BAYES_METHODS]
+            raise PlanError(f"cannot derive {', '.join(bad_quant)}; choose from {', '.join(quants)}")
+        methods = declared("bayes", "query.method")
+        bad_methods = [m for m in self.bayes_methods if m not in methods]
         if bad_methods:
             raise PlanError(f"unknown inference method {', '.join(bad_methods)}; choose from "
-                            f"{', '.join(BAYES_METHODS)}")
-        for name, allowed in (("vision_backends", VISION_BACKENDS), ("vision_precisions", VISION_PRECISIONS)):
+                            f"{', '.join(methods)}")
+        for name, allowed in (("vision_backends", declared("vision", "backends")),
+                              ("vision_precisions", declared("vision", "precisions"))):
             chosen = getattr(self, name) or ()
             wrong = [c for c in chosen if c not in allowed]
             if wrong:
@@ -80,7 +106,9 @@ class CompareSettings:
 
     def repeat_for(self, workload: str) -> int:
         """Measured repetitions for a workload (the default unless the user chose)."""
-        return self.repeat if self.repeat is not None else DEFAULT_REPEAT[workload]
+        from app.compare.workload import workload as registered
+
+        return self.repeat if self.repeat is not None else registered(workload).default_repeat
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data, stored with the session."""
@@ -135,10 +163,6 @@ def thread_counts(cores: int) -> list[int]:
     return counts
 
 
-def _threads_label(n: int) -> str:
-    return f"{n} thread" + ("" if n == 1 else "s")
-
-
 def select_devices(supported: Iterable[str], wanted: Sequence[str] | None) -> list[str]:
     """The supported device ids the user asked for (all when ``wanted`` is None), CPU first, no duplicates.
 
@@ -152,102 +176,21 @@ def select_devices(supported: Iterable[str], wanted: Sequence[str] | None) -> li
     return sorted(ids, key=lambda d: d != "cpu")
 
 
-def llm_configs(settings: CompareSettings, devices: Sequence[str], cores: int) -> list[Config]:
-    """Threads 1..N on the CPU, full offload on each GPU, for the model and each derived quantization."""
-    quants = [""] + [q.upper() for q in settings.quantize]
-    out = []
-    for quant in dict.fromkeys(quants):
-        for device in devices:
-            if device == "cpu":
-                for threads in settings.llm_threads or thread_counts(cores):
-                    out.append(Config("llm", "llm", "cpu", "llama.cpp", quant, _threads_label(threads), threads,
-                                      settings.llm_model, derive=quant))
-            else:
-                out.append(Config("llm", "llm", device, "llama.cpp", quant, "all layers on GPU", 1,
-                                  settings.llm_model, derive=quant, options={"gpu_layers": "all"}))
-    return out
-
-
-def _accelerator(device: str) -> bool:
-    return device.startswith(("cuda:", "dml:", "mps")) or (
-        device.startswith("ort:") and not device.startswith("ort:CPUExecutionProvider"))
-
-
-# The ONNX Runtime provider that serves a torch-style device id (as engines.vision.ort_backend maps it).
-_ORT_PROVIDER_FOR = {"cuda": "CUDAExecutionProvider", "dml": "DmlExecutionProvider", "mps": "CoreMLExecutionProvider"}
-
-
-def _ort_twin(device: str) -> str | None:
-    """``ort:<Provider>:N`` for ``cuda:N``/``dml:N``/``mps``: the same hardware through ONNX Runtime."""
-    prefix, _, index = device.partition(":")
-    provider = _ORT_PROVIDER_FOR.get(prefix)
-    return f"ort:{provider}:{index or 0}" if provider else None
-
-
-def vision_configs(settings: CompareSettings, devices: Sequence[str], threads: int,
-                   available: Sequence[str] = ()) -> list[Config]:
-    """torch eager and ONNX Runtime, fp32/int8 (and fp16 on accelerators), on each device.
-
-    ONNX Runtime runs on ``cuda:0`` (say) only where its provider for it was found (``available``
-    lists ``ort:CUDAExecutionProvider:0``), and then that ``ort:`` id is not planned again.
-    """
-    twins = {d: _ort_twin(d) for d in devices}
-    served = {twin for twin in twins.values() if twin in available}
-    out = []
-    for device in devices:
-        if device in served:
-            continue  # measured as "<its GPU id> onnxruntime"
-        if device.startswith("ort:"):
-            backends = ["onnxruntime"]
-        elif device == "cpu" or twins[device] in served:
-            backends = list(VISION_BACKENDS)
-        else:
-            backends = ["torch"]  # this ONNX Runtime has no provider for the device
-        for backend in backends:
-            if settings.vision_backends and backend not in settings.vision_backends:
-                continue
-            precisions = ["fp32", "fp16", "int8"] if _accelerator(device) else ["fp32", "int8"]
-            if backend == "torch":
-                precisions = [p for p in precisions if p != "int8"]  # int8 runs through ONNX Runtime only
-            for precision in precisions:
-                if settings.vision_precisions and precision not in settings.vision_precisions:
-                    continue
-                out.append(Config("vision", "vision", device, backend, precision, "", threads,
-                                  settings.vision_model))
-    return out
-
-
-def bayes_configs(settings: CompareSettings, devices: Sequence[str], threads: int) -> list[Config]:
-    """Each inference method on the CPU (numpy); the junction tree on GPUs (torch).
-
-    The engine runs elimination and sampling on the CPU whatever the device, so only ``jt`` is planned
-    for a GPU: anything else would measure the CPU twice.
-    """
-    out = []
-    for device in devices:
-        backend = "numpy" if device == "cpu" else "torch"
-        for method in settings.bayes_methods:
-            if device != "cpu" and method != "jt":
-                continue
-            out.append(Config("bayes", "bayes", device, backend, "float64", method, threads,
-                              settings.bayes_network))
-    return out
-
-
 def build_plan(settings: CompareSettings, supported: Mapping[str, Sequence[str]], *, cores: int,
                threads: int) -> list[Config]:
-    """Every configuration of the chosen workloads; ``supported`` maps engine id -> its device ids."""
+    """Every configuration of the chosen workloads; ``supported`` maps engine id -> its device ids.
+
+    Each workload plans its own configurations (:mod:`app.compare.workload`, registered by its engine).
+    """
+    from app.compare.workload import PlanMachine, workload
+
     plan: list[Config] = []
-    for workload in settings.workloads:
-        devices = select_devices(supported.get(workload, ["cpu"]), settings.devices)
+    for name in settings.workloads:
+        devices = select_devices(supported.get(name, ["cpu"]), settings.devices)
         if not devices:
             continue
-        if workload == "llm":
-            plan += llm_configs(settings, devices, cores)
-        elif workload == "vision":
-            plan += vision_configs(settings, devices, threads, supported.get(workload, ()))
-        else:
-            plan += bayes_configs(settings, devices, threads)
+        machine = PlanMachine(cores, threads, tuple(supported.get(name, ())))
+        plan += workload(name).configs(settings, devices, machine)
     if not plan:
         wanted = ", ".join(settings.devices or ()) or "any"
         raise PlanError(f"nothing to run: no device among ({wanted}) serves {', '.join(settings.workloads)}")

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.compare import bayes_workload, llm_workload, vision_workload
 from app.compare.bandwidth import Bandwidth, probe_cpu_bandwidth
 from app.compare.events import CompareEvent, ConfigDone, ConfigStarted, PlanReady, SessionDone, StepProgress
 from app.compare.flags import apply_cross_row_flags
@@ -23,6 +22,7 @@ from app.compare.plan import CompareSettings, Config, build_plan
 from app.compare.power import POWERCAP_ROOT, EnergyMeter, power_status
 from app.compare.results import CompareSession, ResultRow
 from app.compare.store import CompareStore
+from app.compare.workload import workload as registered_workload
 from app.history import History
 from app.supervisor import RequestHandle
 
@@ -175,7 +175,7 @@ class CompareRunner:
         return self.store.session(session_id)
 
     def _probe_bandwidth(self) -> Bandwidth | None:
-        if not any(c.workload == "llm" for c in self.plan):
+        if not any(registered_workload(name).needs_cpu_bandwidth for name in {c.workload for c in self.plan}):
             return None
         self._emit(StepProgress(0.0, "measuring memory bandwidth (for LLM decode MBU)"))
         bandwidth = probe_cpu_bandwidth()
@@ -185,12 +185,8 @@ class CompareRunner:
     def _measure(self, ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
         config = ctx.config
         try:
-            if config.workload == "llm":
-                row = llm_workload.measure(ctx)
-            elif config.workload == "vision":
-                row = vision_workload.measure(ctx)
-            else:
-                row = bayes_workload.measure(ctx, shared)
+            # Each workload gets its own shared dict (Bayes keeps the session's evidence and exact answer).
+            row = registered_workload(config.workload).measure(ctx, shared.setdefault(config.workload, {}))
         except MeasureCancelled:
             row = self._empty(config, ctx)
             row.flag("cancelled", "cancelled before this configuration finished")

@@ -10,12 +10,61 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.compare.measure import MeasureContext
+from app.compare.plan import CompareSettings, Config, declared
 from app.compare.results import ResultRow
+from app.compare.workload import PlanMachine, Workload
 
 STATS = ("mean", "median", "p90", "p99", "min", "max", "std")
+
+
+def _accelerator(device: str) -> bool:
+    return device.startswith(("cuda:", "dml:", "mps")) or (
+        device.startswith("ort:") and not device.startswith("ort:CPUExecutionProvider"))
+
+
+def _ort_twin(device: str) -> str | None:
+    """``ort:<Provider>:N`` for ``cuda:N``/``dml:N``/``mps``: the same hardware through ONNX Runtime."""
+    from app.discovery import get_spec
+
+    provider = get_spec("vision").provider_for(device)
+    index = device.partition(":")[2]
+    return f"ort:{provider}:{index or 0}" if provider else None
+
+
+def configs(settings: CompareSettings, devices: Sequence[str], machine: PlanMachine) -> list[Config]:
+    """torch eager and ONNX Runtime, fp32/int8 (and fp16 on accelerators), on each device.
+
+    ONNX Runtime runs on ``cuda:0`` (say) only where its provider for it was found (``machine.supported``
+    lists ``ort:CUDAExecutionProvider:0``), and then that ``ort:`` id is not planned again.
+    """
+    twins = {d: _ort_twin(d) for d in devices}
+    served = {twin for twin in twins.values() if twin in machine.supported}
+    out = []
+    for device in devices:
+        if device in served:
+            continue  # measured as "<its GPU id> onnxruntime"
+        if device.startswith("ort:"):
+            backends = ["onnxruntime"]
+        elif device == "cpu" or twins[device] in served:
+            backends = list(declared("vision", "backends"))
+        else:
+            backends = ["torch"]  # this ONNX Runtime has no provider for the device
+        for backend in backends:
+            if settings.vision_backends and backend not in settings.vision_backends:
+                continue
+            precisions = ["fp32", "fp16", "int8"] if _accelerator(device) else ["fp32", "int8"]
+            if backend == "torch":
+                precisions = [p for p in precisions if p != "int8"]  # int8 runs through ONNX Runtime only
+            for precision in precisions:
+                if settings.vision_precisions and precision not in settings.vision_precisions:
+                    continue
+                out.append(Config("vision", "vision", device, backend, precision, "", machine.threads,
+                                  settings.vision_model))
+    return out
 
 
 def _run_batch(ctx: MeasureContext, client: Any, batch: int) -> dict[str, Any]:
@@ -43,7 +92,7 @@ def _run_batch(ctx: MeasureContext, client: Any, batch: int) -> dict[str, Any]:
     return row
 
 
-def measure(ctx: MeasureContext) -> ResultRow:
+def measure(ctx: MeasureContext, _shared: dict[str, Any] | None = None) -> ResultRow:
     """Measure one vision configuration in its own worker."""
     config, settings = ctx.config, ctx.settings
     row = ResultRow("vision", config.device, config.backend, config.precision, config.variant)
@@ -109,3 +158,6 @@ def _agreement(ctx: MeasureContext, client: Any, row: ResultRow) -> None:
         differ = round((1.0 - found["top1_agreement"]) * images)
         row.flag("disagrees", f"top-1 differs from the {result.get('reference', 'fp32 CPU')} reference on "
                               f"{differ} of {images} sample images")
+
+
+WORKLOAD = Workload("vision", default_repeat=20, configs=configs, measure=measure)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engines.base import Device, EngineKind, EngineSpec
+from engines.base import Device, EngineKind, EngineSpec, OptionSpec
+from engines.bayes.catalogue import NETWORKS
+
+METHODS = ("jt", "ve", "lw", "gibbs")  # junction tree, variable elimination, likelihood weighting, Gibbs
 
 
 def _devices(devices: Sequence[Device]) -> list[str]:
@@ -23,4 +26,15 @@ SPEC = EngineSpec(
     description="Exact posteriors of every node in one junction-tree calibration (numpy or torch), "
                 "variable elimination, likelihood weighting and Gibbs sampling, MAP/MPE and value of "
                 "information, for BIF, XMLBIF, XDSL, Hugin NET and UAI files and the classic networks.",
+    compare_workload="app.compare.bayes_workload:WORKLOAD",
+    load_options=(
+        OptionSpec("backend", "choice", "auto", ("auto", "numpy", "torch"), help="array library of exact inference"),
+        OptionSpec("normalize", "bool", False, help="rescale tables whose columns do not sum to one"),
+    ),
+    op_options=(OptionSpec("query.method", "choice", "auto", ("auto", *METHODS),
+                           help="auto: the junction tree where it compiles, else elimination"),),
+    default_model="alarm",
+    starter_models=tuple(NETWORKS),  # the classic networks shipped in resources/networks
+    backends=("numpy", "torch"),
+    precisions=("float64",),
 )

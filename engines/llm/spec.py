@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engines.base import Device, EngineKind, EngineSpec
+from engines.base import Device, EngineKind, EngineSpec, OptionSpec
+from engines.llm.options import DEFAULT_CTX, KV_CACHE_TYPES, LoadOptions
+from engines.llm.quantize import QUANT_TARGETS
+
+_LOAD = LoadOptions()  # the defaults, declared once in the options module
+LOAD_OPTIONS = (
+    OptionSpec("n_ctx", "int", _LOAD.n_ctx,
+               help=f"context size in tokens; auto: up to {DEFAULT_CTX}, at most the model's training size"),
+    OptionSpec("threads", "int", _LOAD.threads, help="CPU threads; auto: the physical cores"),
+    OptionSpec("gpu_layers", "choice", _LOAD.gpu_layers, ("all", "none"),
+               help="layers offloaded to the GPU: all, none or a number (ignored on the CPU)"),
+    OptionSpec("flash_attn", "bool", _LOAD.flash_attn, help="flash attention (needed for a quantized V cache)"),
+    OptionSpec("cache_type_k", "choice", _LOAD.cache_type_k, tuple(KV_CACHE_TYPES), help="KV cache type of K"),
+    OptionSpec("cache_type_v", "choice", _LOAD.cache_type_v, tuple(KV_CACHE_TYPES), help="KV cache type of V"),
+    OptionSpec("n_batch", "int", _LOAD.n_batch, help="prompt tokens per decode call"),
+)
 
 
 def _devices(devices: Sequence[Device]) -> list[str]:
@@ -21,4 +36,11 @@ SPEC = EngineSpec(
     ops=("chat", "complete", "bench", "tokenize", "count", "info", "quantize"),
     supported_devices=_devices,
     description="Chat, completion and llama-bench style measurement of GGUF models with llama.cpp.",
+    compare_workload="app.compare.llm_workload:WORKLOAD",
+    load_options=LOAD_OPTIONS,
+    op_options=(OptionSpec("quantize.type", "choice", "Q8_0", QUANT_TARGETS, help="llama.cpp quantization"),),
+    default_model="smollm2-135m-instruct",
+    starter_models=("smollm2-135m-instruct", "gemma3-270m"),
+    backends=("llama.cpp",),
+    precisions=QUANT_TARGETS,  # what a GGUF can be re-quantized to here (the file's own type aside)
 )

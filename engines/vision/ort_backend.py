@@ -9,10 +9,8 @@ import numpy as np
 
 from engines.base import EngineError, ErrorKind
 from engines.vision.backend import check_precision, is_gpu_device
-
-# Torch-style device ids and the provider that serves each.
-_PROVIDER_FOR_PREFIX = {"cuda": "CUDAExecutionProvider", "dml": "DmlExecutionProvider",
-                        "mps": "CoreMLExecutionProvider"}
+from engines.vision.ort_telemetry import import_onnxruntime
+from engines.vision.spec import SPEC
 
 
 def providers_for(device: str, available: list[str]) -> list[Any]:
@@ -23,9 +21,8 @@ def providers_for(device: str, available: list[str]) -> list[Any]:
         provider = device.split(":")[1]
         index = int(device.split(":")[2]) if device.count(":") >= 2 and device.split(":")[2].isdigit() else 0
     else:
-        prefix, _, number = device.partition(":")
-        provider = _PROVIDER_FOR_PREFIX.get(prefix, "")
-        index = int(number or 0)
+        provider = SPEC.provider_for(device) or ""
+        index = int(device.partition(":")[2] or 0)
     if provider not in available:
         raise EngineError(ErrorKind.DEVICE, f"{device}: ONNX Runtime here has no {provider or 'provider for it'} "
                                             f"(available: {', '.join(available)})")
@@ -42,7 +39,7 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, graph: Path, device: str, precision: str, threads: int) -> None:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         check_precision(precision)
         if precision == "fp16" and not is_gpu_device(device):

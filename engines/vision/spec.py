@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engines.base import Device, EngineKind, EngineSpec
+from engines.base import Device, EngineKind, EngineSpec, OptionSpec
 
 # Torch devices the engine drives itself; ONNX Runtime devices are reached through execution providers.
 _TORCH_PREFIXES = ("cuda:", "dml:")
+BACKENDS = ("torch", "onnxruntime")
+PRECISIONS = ("fp32", "fp16", "int8")
+LOAD_OPTIONS = (
+    OptionSpec("backend", "choice", "auto", ("auto", "onnxruntime", "torch"),
+               help="auto measures torch and ONNX Runtime once and keeps the faster"),
+    OptionSpec("precision", "choice", "fp32", PRECISIONS,
+               help="int8 is quantized on first use; fp16 needs a GPU to pay off"),
+    OptionSpec("threads", "int", None, help="CPU threads; auto: the physical cores"),
+    OptionSpec("batch", "int", 8, help="images per inference call"),
+)
+# The ONNX Runtime provider that serves each torch-style device id prefix (cuda:0 -> CUDA, ...).
+DEVICE_PROVIDERS = (("cuda", "CUDAExecutionProvider"), ("dml", "DmlExecutionProvider"),
+                    ("mps", "CoreMLExecutionProvider"))
 _ORT_PROVIDERS = ("CPUExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
                   "OpenVINOExecutionProvider", "QNNExecutionProvider", "CoreMLExecutionProvider",
                   "TensorrtExecutionProvider", "ROCMExecutionProvider", "MIGraphXExecutionProvider")
@@ -41,4 +54,11 @@ SPEC = EngineSpec(
     supported_devices=supported_devices,
     description="ImageNet CNNs (EfficientNet-Lite0 built in, timm safetensors, .pth state dicts, .onnx) on "
                 "torch eager or ONNX Runtime, fp32/fp16/int8, with labelled-folder evaluation.",
+    device_providers=DEVICE_PROVIDERS,
+    compare_workload="app.compare.vision_workload:WORKLOAD",
+    load_options=LOAD_OPTIONS,
+    default_model="efficientnet-lite0",
+    starter_models=("efficientnet-lite0",),
+    backends=BACKENDS,
+    precisions=PRECISIONS,
 )

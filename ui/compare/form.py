@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare.plan import BAYES_METHODS, CompareSettings, PlanError
+from app.compare.plan import CompareSettings, PlanError, declared
+from app.compare.workload import workload_ids
 
 SETTINGS_KEY = "compare/form"
 QUANT_OFFERED = ("Q8_0", "Q4_0")
@@ -54,8 +55,8 @@ def usable_device_ids(devices: Sequence[Any]) -> set[str]:
     from app.discovery import discover
 
     found = {"cpu"}
-    for engine_id, spec in discover().specs.items():
-        if engine_id in ("llm", "vision", "bayes"):
+    for spec in discover().specs.values():
+        if spec.compare_workload:
             found.update(spec.supported_devices(devices))
     return found
 
@@ -69,10 +70,12 @@ class CompareForm(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        defaults = CompareSettings()  # the models and methods the engines declare
+        self._methods = defaults.bayes_methods
 
         what = QGroupBox("Workloads and devices")
         form = QFormLayout(what)
-        box, self.workloads = _checks(("llm", "vision", "bayes"), ("llm", "vision", "bayes"))
+        box, self.workloads = _checks(workload_ids(), defaults.workloads)
         form.addRow("Workloads", box)
         self.devices = QListWidget()
         self.devices.setMaximumHeight(72)
@@ -82,7 +85,7 @@ class CompareForm(QWidget):
 
         llm = QGroupBox("LLM: llama-bench pp / tg, TTFT")
         form = QFormLayout(llm)
-        self.llm_model = QLineEdit("smollm2-135m-instruct")
+        self.llm_model = QLineEdit(defaults.llm_model)
         form.addRow("Model", self.llm_model)
         self.llm_threads = QLineEdit()
         self.llm_threads.setPlaceholderText("1, 2 … cores")
@@ -102,11 +105,12 @@ class CompareForm(QWidget):
 
         vision = QGroupBox("Vision: latency, images/s, agreement")
         form = QFormLayout(vision)
-        self.vision_model = QLineEdit("efficientnet-lite0")
+        self.vision_model = QLineEdit(defaults.vision_model)
         form.addRow("Model", self.vision_model)
-        box, self.backends = _checks(("torch", "onnxruntime"), ("torch", "onnxruntime"))
+        backends, precisions = declared("vision", "backends"), declared("vision", "precisions")
+        box, self.backends = _checks(backends, backends)
         form.addRow("Backends", box)
-        box, self.precisions = _checks(("fp32", "fp16", "int8"), ("fp32", "fp16", "int8"))
+        box, self.precisions = _checks(precisions, precisions)
         box.setToolTip("fp16 runs only on accelerators; int8 only through ONNX Runtime")
         form.addRow("Precisions", box)
         self.batch_sizes = QLineEdit("1, 2, 4, 8")
@@ -115,9 +119,9 @@ class CompareForm(QWidget):
 
         bayes = QGroupBox("Bayes: compile, all marginals")
         form = QFormLayout(bayes)
-        self.network = QLineEdit("alarm")
+        self.network = QLineEdit(defaults.bayes_network)
         form.addRow("Network", self.network)
-        box, self.methods = _checks(BAYES_METHODS, BAYES_METHODS)
+        box, self.methods = _checks(self._methods, self._methods)
         form.addRow("Methods", box)
         self.samples = QSpinBox(minimum=100, maximum=10_000_000, value=10_000, singleStep=1000)
         form.addRow("Samples (lw, gibbs)", self.samples)
@@ -191,16 +195,17 @@ class CompareForm(QWidget):
         if devices == ():
             raise PlanError("choose at least one device")
         threads = _numbers(self.llm_threads.text(), "CPU threads") or None
+        defaults = CompareSettings()
         return CompareSettings(
             workloads=workloads, devices=devices,
-            llm_model=self.llm_model.text().strip() or "smollm2-135m-instruct",
-            vision_model=self.vision_model.text().strip() or "efficientnet-lite0",
-            bayes_network=self.network.text().strip() or "alarm",
+            llm_model=self.llm_model.text().strip() or defaults.llm_model,
+            vision_model=self.vision_model.text().strip() or defaults.vision_model,
+            bayes_network=self.network.text().strip() or defaults.bayes_network,
             repeat=self.repeat.value() or None, duration_s=self.duration.value() or None,
             llm_threads=threads, quantize=picked(self.quantize), n_prompt=self.n_prompt.value(),
             n_gen=self.n_gen.value(), batch_sizes=_numbers(self.batch_sizes.text(), "batch sizes"),
             vision_backends=picked(self.backends) or None, vision_precisions=picked(self.precisions) or None,
-            bayes_methods=picked(self.methods) or BAYES_METHODS, bayes_samples=self.samples.value(),
+            bayes_methods=picked(self.methods) or self._methods, bayes_samples=self.samples.value(),
             warmup=self.warmup.value(),
         )
 
