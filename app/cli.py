@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "app.commands.models",
     "app.commands.compare",
     "app.commands.demo",
+    "app.commands.cluster",
 )
 
 

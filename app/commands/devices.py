@@ -16,12 +16,18 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Probe and print."""
+    from app.cluster.inventory import device_rows, saved_cluster_nodes
     from app.devices import probe_devices, report_to_json
     from app.text_table import format_table, human_bytes
 
     report = probe_devices(with_report=True)
+    nodes, cluster_error = saved_cluster_nodes()  # other machines' devices, when a cluster is set up
     if args.json:
-        print(json.dumps(report_to_json(report), indent=2, default=str))
+        data = report_to_json(report)
+        if nodes or cluster_error:
+            data["cluster"] = {"nodes": [{"name": n.name, "devices": n.device_ids(), "cpus": n.cpus, "gpus": n.gpus,
+                                          "memory_bytes": n.memory_bytes} for n in nodes], "error": cluster_error}
+        print(json.dumps(data, indent=2, default=str))
         return 0
     cpu = report["cpu"]
     print(f"CPU: {cpu['model']} ({cpu['arch']}), {cpu['physical_cores']} physical / "
@@ -34,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     rows = [(d.id, d.kind, d.backend, d.name, d.vendor, human_bytes(d.memory_bytes) if d.memory_bytes else "-")
             for d in report["devices"]]
     print(format_table(("id", "kind", "backend", "name", "vendor", "memory"), rows))
+    if nodes:
+        print(f"\ncluster: {len(nodes)} node(s)")
+        print(format_table(("id", "kind", "backend", "name", "vendor", "memory"), device_rows(nodes)))
+    elif cluster_error:
+        print(f"\ncluster: {cluster_error}")
     if report["errors"]:
         print()
         for name, error in report["errors"].items():
