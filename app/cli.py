@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "app.commands.bayes",
     "app.commands.models",
     "app.commands.compare",
+    "app.commands.quality",
     "app.commands.demo",
     "app.commands.cluster",
 )
