@@ -100,10 +100,12 @@ def format_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 def run_llm(args: argparse.Namespace) -> int:
     """Load the model in a worker, run the bench op recorded in the history, print the results."""
     from app.commands.chat import llm_worker, load_options, model_label
+    from app.default_models import default_model
     from app.errors import EngineDeadError, RequestFailed
     from app.history import History
     from app.model_refs import UnknownModel, resolve_model_ref
 
+    args.model = args.model or default_model("llm", "bench")
     try:
         path = resolve_model_ref(args.model, "llm")
     except UnknownModel as exc:
