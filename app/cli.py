@@ -60,8 +60,15 @@ def main(argv: Sequence[str] | None = None, extra_modules: Sequence[str] = ()) -
     if handler is None:
         parser.print_help()
         return 2
+    from app.history_file import HistoryUnavailable
+    from core.paths import DataFolderError
+
     try:
         code = handler(args)
+    except (HistoryUnavailable, DataFolderError) as exc:
+        # The data folder or the history is unusable: say what and where, never a raw traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -98,7 +98,9 @@ REMOTE_ORT_PROVIDERS = frozenset({"AzureExecutionProvider"})
 def _ort_devices(errors: dict[str, str]) -> list[Device]:
     found: list[Device] = []
     try:
-        import onnxruntime as ort
+        from engines.vision.ort_telemetry import import_onnxruntime
+
+        ort = import_onnxruntime()
     except Exception as exc:
         errors["onnxruntime"] = f"{type(exc).__name__}: {exc}"
         return found
@@ -200,9 +202,12 @@ def devices_from_json(items: list[dict[str, Any]]) -> list[Device]:
 
 def probe_devices_cached(refresh: bool = False, timeout: float = 120.0) -> dict[str, Any]:
     """The probe report from a cache file, probing in a subprocess (no heavy imports here) when needed."""
-    cache = paths.cache_dir("devices") / "devices.json"
+    try:
+        cache: Path | None = paths.cache_dir("devices") / "devices.json"
+    except OSError:
+        cache = None  # a read-only data folder: probe every time, keep nothing
     key = json.dumps(library_versions(), sort_keys=True)
-    if not refresh and cache.exists():
+    if not refresh and cache is not None and cache.exists():
         try:
             data = json.loads(cache.read_text())
             if data.get("key") == key:
@@ -216,7 +221,11 @@ def probe_devices_cached(refresh: bool = False, timeout: float = 120.0) -> dict[
     if done.returncode != 0:
         raise RuntimeError(f"device probe failed: {done.stderr.strip()[-500:]}")
     report = json.loads(done.stdout)
-    cache.write_text(json.dumps({"key": key, "report": report}))
+    if cache is not None:
+        try:
+            cache.write_text(json.dumps({"key": key, "report": report}))
+        except OSError:
+            pass  # the cache only saves the next probe; a read-only data folder must not stop this one
     return report
 
 

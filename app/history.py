@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app import history_file, history_schema, process_identity
+from app.history_file import HistoryUnavailable
+from app.history_schema import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from core import paths
 
 
@@ -37,65 +40,8 @@ else:
     sqlite_utils = _import_sqlite_utils()
 
 RUN_STATUSES = ("running", "ok", "cancelled", "failed", "crashed")
-
-
-def _v1_runs(db: sqlite_utils.Database) -> None:
-    # The first release: runs and their time series.
-    db.execute("""CREATE TABLE runs (
-        id TEXT PRIMARY KEY, engine TEXT NOT NULL, kind TEXT, op TEXT, model_id TEXT, model_hash TEXT,
-        device TEXT, params TEXT, status TEXT NOT NULL, error TEXT, started_at REAL NOT NULL,
-        ended_at REAL, metrics TEXT)""")
-    db.execute("CREATE TABLE samples (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, "
-               "series TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL)")
-    db.execute("CREATE INDEX samples_run ON samples(run_id, series)")
-
-
-def _v2_run_details_and_chat(db: sqlite_utils.Database) -> None:
-    for column, kind in (("model_path", "TEXT"), ("result", "TEXT"), ("host_pid", "INTEGER"),
-                         ("worker_pid", "INTEGER"), ("compare_id", "TEXT"), ("tags", "TEXT")):
-        db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-    db.execute("CREATE INDEX runs_engine_started ON runs(engine, started_at)")
-    db.execute("""CREATE TABLE conversations (
-        id TEXT PRIMARY KEY, title TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-        model_id TEXT, system_prompt TEXT, active_leaf_id TEXT, settings TEXT, meta TEXT)""")
-    db.execute("""CREATE TABLE messages (
-        id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        parent_id TEXT, role TEXT NOT NULL, content TEXT NOT NULL, model_id TEXT, params TEXT, stats TEXT,
-        run_id TEXT, created_at REAL NOT NULL, meta TEXT)""")
-    db.execute("CREATE INDEX messages_conversation ON messages(conversation_id, created_at)")
-
-
-def _v3_models(db: sqlite_utils.Database) -> None:
-    db.execute("""CREATE TABLE models (
-        id TEXT PRIMARY KEY, kind TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL,
-        size_bytes INTEGER, sha256 TEXT, quant TEXT, source TEXT NOT NULL, repo TEXT, filename TEXT,
-        revision TEXT, added_at REAL NOT NULL, last_used_at REAL, meta TEXT)""")
-    db.execute("CREATE UNIQUE INDEX models_path ON models(path)")
-
-
-def _v4_comparisons(db: sqlite_utils.Database) -> None:
-    db.execute("""CREATE TABLE compare_sessions (
-        id TEXT PRIMARY KEY, created_at REAL NOT NULL, ended_at REAL, workload TEXT NOT NULL,
-        settings TEXT, machine TEXT, status TEXT NOT NULL, source TEXT, meta TEXT)""")
-    db.execute("""CREATE TABLE compare_results (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id TEXT NOT NULL REFERENCES compare_sessions(id) ON DELETE CASCADE,
-        run_id TEXT, workload TEXT NOT NULL, device TEXT, backend TEXT, precision TEXT, variant TEXT,
-        metrics TEXT, flags TEXT, samples TEXT)""")
-
-
-# Append-only: a released migration is never edited; the list index + 1 is the schema version.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _v1_runs,
-    _v2_run_details_and_chat,
-    _v3_models,
-    _v4_comparisons,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer workbench."""
+__all__ = ["MIGRATIONS", "RUN_STATUSES", "SCHEMA_VERSION", "History", "HistoryUnavailable", "SchemaTooNew",
+           "print_notice"]
 
 
 def _dumps(value: Any) -> str | None:
@@ -106,32 +52,73 @@ def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def print_notice(message: str) -> None:
+    """Print a notice about the history on stderr (stdout stays a command's result)."""
+    sys.stderr.write(f"workbench: {message}\n")
 
 
 class History:
-    """Runs, samples, conversations, the model registry and comparisons, in one SQLite file."""
+    """Runs, samples, conversations, the model registry and comparisons, in one SQLite file.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    Opening checks the file (``PRAGMA quick_check``), moves a damaged one aside and starts a new one
+    (saying so through ``on_notice``, stderr by default), and migrates under a write lock. A file that
+    cannot be written raises :class:`HistoryUnavailable`; ``read_only=True`` opens a file only to read
+    it, and ``History.in_memory(reason)`` is a history that keeps nothing (``unrecorded`` says why).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 on_notice: Callable[[str], None] | None = None) -> None:
+        # An unusable data folder (WORKBENCH_HOME names a file) raises core.paths.DataFolderError here.
         self.path = Path(path) if path is not None else paths.database_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self.unrecorded: str | None = None
         self._lock = threading.RLock()
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        notify = on_notice or print_notice
+        if read_only:
+            conn = self._open_read_only()
+        elif str(self.path) == ":memory:":
+            conn = history_file.connect(self.path)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HistoryUnavailable(history_file.describe_failure(self.path, exc), path=self.path) from exc
+            conn = history_file.open_checked(self.path, notify)
         self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.migrate()
-        self._mark_orphans()
+        if read_only:
+            return
+        try:
+            self.migrate()
+            self._mark_orphans()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise HistoryUnavailable(history_file.describe_failure(self.path, exc), path=self.path,
+                                     readable=self.path.is_file()) from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def in_memory(cls, reason: str) -> History:
+        """A working history that is lost at exit, for runs that cannot be recorded (``reason`` says why)."""
+        history = cls(":memory:")
+        history.unrecorded = reason
+        return history
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise HistoryUnavailable(f"there is no history at {self.path}", path=self.path)
+        try:
+            conn = history_file.connect(self.path, read_only=True)
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(history_file.describe_failure(self.path, exc), path=self.path) from exc
+        try:
+            history_file.quick_check(conn)
+        except (history_file.DamagedDatabase, sqlite3.Error) as exc:
+            conn.close()
+            raise HistoryUnavailable(f"the history {self.path} is damaged ({exc}) and read-only here, so it "
+                                     "cannot be replaced", path=self.path) from exc
+        return conn
 
     @property
     def lock(self) -> threading.RLock:
@@ -141,28 +128,27 @@ class History:
     @property
     def schema_version(self) -> int:
         """The version stored in the file."""
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        with self._lock:
+            return history_schema.schema_version(self.db)
 
     def migrate(self) -> None:
-        """Bring the file to the current schema, one migration per transaction."""
+        """Bring the file to the current schema (under SQLite's write lock; see ``history_schema``)."""
         with self._lock:
-            current = self.schema_version
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(f"{self.path} has schema {current}; this workbench knows up to "
-                                   f"{SCHEMA_VERSION}: update the workbench")
-            for version in range(current, SCHEMA_VERSION):
-                with self.db.conn:
-                    MIGRATIONS[version](self.db)
-                    self.db.execute(f"PRAGMA user_version = {version + 1}")
+            history_schema.migrate(self.db, self.path)
 
     def _mark_orphans(self) -> None:
-        # A run still "running" whose app process is gone was cut short by a crash of the app itself.
-        with self._lock, self.db.conn:
-            rows = self.db.execute("SELECT id, host_pid FROM runs WHERE status = 'running'").fetchall()
-            for run_id, host_pid in rows:
-                if not _pid_alive(host_pid):
+        # A run still "running" whose app process is gone (or whose PID now belongs to another process)
+        # was cut short by a crash of the app itself.
+        with self._lock:
+            rows = self.db.execute("SELECT id, host_pid, host_started FROM runs WHERE status = 'running'"
+                                   ).fetchall()
+            orphans = [run_id for run_id, pid, started in rows if not process_identity.is_running(pid, started)]
+            if not orphans:
+                return
+            with self.db.conn:
+                for run_id in orphans:
                     self.db.execute("UPDATE runs SET status='crashed', error=COALESCE(error, ?), "
-                                    "ended_at=COALESCE(ended_at, started_at) WHERE id=?",
+                                    "ended_at=COALESCE(ended_at, started_at) WHERE id=? AND status='running'",
                                     ("the workbench stopped before the run ended", run_id))
 
     def close(self) -> None:
@@ -182,8 +168,8 @@ class History:
                 "id": run_id, "engine": engine, "kind": kind, "op": op, "model_id": model_id,
                 "model_hash": model_hash, "model_path": model_path, "device": device,
                 "params": _dumps(dict(params or {})), "status": "running", "started_at": time.time(),
-                "host_pid": os.getpid(), "worker_pid": worker_pid, "compare_id": compare_id,
-                "tags": _dumps(list(tags)),
+                "host_pid": os.getpid(), "host_started": process_identity.start_time(os.getpid()),
+                "worker_pid": worker_pid, "compare_id": compare_id, "tags": _dumps(list(tags)),
             })
         return run_id
 
@@ -213,6 +199,29 @@ class History:
         if not rows:
             raise KeyError(run_id)
         return self._decode(rows[0])
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run whose id is or starts with ``prefix`` (as ``history`` prints it).
+
+        KeyError with a message when no run or several runs match.
+        """
+        prefix = prefix.strip()
+        if not prefix:
+            raise KeyError("no run id given")
+        with self._lock:
+            # A range on the primary key finds the prefix through its index (LIKE would scan).
+            found = [row[0] for row in self.db.execute(
+                "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                [prefix, prefix + "\U0010ffff"]).fetchall()]
+        if prefix in found:
+            return prefix
+        if not found:
+            raise KeyError(f"no run {prefix!r}")
+        if len(found) > 1:
+            shown = ", ".join(run_id[:12] for run_id in found[:5])
+            raise KeyError(f"{prefix!r} matches several runs ({shown}{', ...' if len(found) > 5 else ''}): "
+                           "give more characters")
+        return str(found[0])
 
     def runs(self, *, engine: str | None = None, status: str | None = None, limit: int | None = None,
              compare_id: str | None = None) -> list[dict[str, Any]]:

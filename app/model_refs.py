@@ -35,7 +35,12 @@ def _from_registry(ref: str, kind: str | None) -> Path | None:
         from app.models.registry import lookup_path
     except ImportError:
         return None
-    return lookup_path(ref, kind)
+    from app.history_file import HistoryUnavailable
+
+    try:
+        return lookup_path(ref, kind)
+    except HistoryUnavailable:
+        return None  # a history that cannot be opened for writing (read-only data folder) names no model
 
 
 # Engines whose models are files the app names; the Bayes engine resolves its shipped network names itself.

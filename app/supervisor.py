@@ -16,15 +16,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from core import paths
 from app.discovery import get_spec
 from app.errors import EngineDeadError, describe_exit, raise_for
 from app.messages import Cancel, Cancelled, EngineDead, Event, Failed, Load, Run, Shutdown, is_final
 from app.model_refs import UnknownModel, resolve_for_load
+from app.stopped_worker import StoppedWorkerWatch
+from app.worker_log import worker_log_path
 from core.thread_env import worker_environment
 from engines.base import EngineSpec
 
@@ -208,6 +208,7 @@ class WorkerClient(EngineClient):
         self._process: Any = None
         self._conn: Any = None
         self._reader: threading.Thread | None = None
+        self._stopped_watch: StoppedWorkerWatch | None = None
         self._stderr_path = ""
         self._closing = False
         self._killed_for_cancel: set[str] = set()
@@ -239,9 +240,7 @@ class WorkerClient(EngineClient):
 
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        log_dir = paths.logs_dir()
-        self._stderr_path = str(log_dir / f"worker-{self.spec.id}-{os.getpid()}-{uuid.uuid4().hex[:6]}.log")
-        Path(self._stderr_path).touch(mode=0o600)
+        self._stderr_path = worker_log_path(self.spec.id)
         process = ctx.Process(
             target=worker_main, name=f"workbench-{self.spec.id}",
             args=(child_conn, self.spec.engine_class, dict(self._env), self._stderr_path), daemon=True,
@@ -253,6 +252,9 @@ class WorkerClient(EngineClient):
         self._reader = threading.Thread(target=self._read, args=(process, parent_conn),
                                         name=f"reader-{self.spec.id}", daemon=True)
         self._reader.start()
+        assert process.pid is not None  # set by start()
+        self._stopped_watch = StoppedWorkerWatch(process.pid, grace_s=self._grace,
+                                                 busy=lambda: bool(self._handles), log_path=self._stderr_path).start()
 
     def _read(self, process: Any, conn: Any) -> None:
         try:
@@ -363,6 +365,8 @@ class WorkerClient(EngineClient):
                 process.join(5)
         if self._reader is not None:
             self._reader.join(timeout=10)
+        if self._stopped_watch is not None:
+            self._stopped_watch.stop()
         with contextlib.suppress(OSError):
             self._conn.close()
         process.close()

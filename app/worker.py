@@ -10,6 +10,10 @@ import threading
 from multiprocessing.connection import Connection
 
 from app.messages import Cancel, Event, Load, Run, Shutdown
+from app.parent_watch import start_parent_watch
+from engines.vision.ort_telemetry import keep_telemetry_off
+
+EXIT_ORPHANED = 3  # exit status of a worker that found its app gone (nobody reads it; it marks the log)
 
 
 def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr_path: str) -> None:
@@ -19,6 +23,7 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
     _redirect_output(stderr_path)
     # Set before any engine import so OpenMP / BLAS pools start with these settings.
     os.environ.update(env)
+    keep_telemetry_off()  # ONNX Runtime writes its telemetry files at import unless told not to
 
     from app.engine_host import EngineHost
 
@@ -48,9 +53,12 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
                     if isinstance(message, Shutdown):
                         return
         except (EOFError, OSError):
-            work.put(None)  # the parent is gone
+            # The parent is gone (killed, crashed) or dropped the pipe: nobody will read a result, so stop
+            # now rather than when the engine call in progress returns (a long prompt can take minutes).
+            _exit_orphaned("the app closed the connection")
 
     threading.Thread(target=read, name="worker-reader", daemon=True).start()
+    start_parent_watch(_exit_orphaned)
     host = EngineHost(engine_class, send)
     try:
         while True:
@@ -66,6 +74,12 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
             conn.close()
         except OSError:
             pass
+
+
+def _exit_orphaned(why: str) -> None:
+    sys.stderr.write(f"workbench worker {os.getpid()}: {why}; exiting\n")
+    sys.stderr.flush()
+    os._exit(EXIT_ORPHANED)
 
 
 def _redirect_output(path: str) -> None:

@@ -15,8 +15,20 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("local-ai-workbench", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = f"WORKBENCH_HOME={override}" if override else f"the data folder {path}"
+        raise DataFolderError(exc.errno, f"{where} cannot be used as the data folder "
+                              f"({exc.strerror or exc}); point WORKBENCH_HOME at a folder") from exc
     return path
+
+
+class DataFolderError(OSError):
+    """The data folder cannot be created (``WORKBENCH_HOME`` names a file, a read-only place, ...)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def database_path() -> Path:

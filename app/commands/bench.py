@@ -102,7 +102,7 @@ def run_llm(args: argparse.Namespace) -> int:
     from app.commands.chat import llm_worker, load_options, model_label
     from app.default_models import default_model
     from app.errors import EngineDeadError, RequestFailed
-    from app.history import History
+    from app.history_open import open_history
     from app.model_refs import UnknownModel, resolve_model_ref
 
     args.model = args.model or default_model("llm", "bench")
@@ -116,7 +116,7 @@ def run_llm(args: argparse.Namespace) -> int:
         return 2
     # llama-bench sizes the context to the test; a little room keeps small tests valid.
     options = load_options(args, n_ctx=max(args.n_prompt, args.n_gen, 64))
-    history = History()
+    history = open_history()
     try:
         with llm_worker(args.threads) as client:
             try:

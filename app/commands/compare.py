@@ -140,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
     from app.compare.importing import ImportFailed, import_file
     from app.compare.plan import PlanError
     from app.compare.store import CompareStore
-    from app.history import History
+    from app.history_open import open_history
 
-    history = History()
+    history = open_history()
     store = CompareStore(history)
     ran_badly = False
     try:

@@ -26,14 +26,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run each section, report failures clearly, and end with where the history lives."""
     from app.devices import cpu_info
-    from app.history import History
+    from app.history_open import open_history
     from app.text_table import human_bytes
 
     cpu = cpu_info()
     print("Local AI Workbench demo")
     print(f"machine: {cpu['model']}, {cpu['physical_cores']} cores ({cpu['default_threads']} thread(s) used), "
           f"{human_bytes(cpu['ram_bytes'])} RAM, ISA {' '.join(cpu['isa'])}")
-    history = History()
+    history = open_history()
     failures = 0
     keys = {"app.commands.chat": "llm", "app.commands.classify": "vision", "app.commands.bayes": "bayes"}
     try:

@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--engine", help="only runs of this engine (llm, vision, bayes, ...)")
     parser.add_argument("--status", choices=("running", "ok", "cancelled", "failed", "crashed"))
     parser.add_argument("--limit", type=int, default=20, help="newest N runs (default 20; 0 = all)")
-    parser.add_argument("--run", metavar="ID", help="show one run in full, with its time series")
+    parser.add_argument("--run", metavar="ID", help="show one run in full, with its time series (the 8-character "
+                        "id the table shows is enough)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
@@ -38,18 +39,19 @@ def _key_metrics(metrics: dict[str, Any] | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print runs as a table, JSON or CSV."""
-    from app.history import History
+    from app.history_open import open_history
     from app.text_table import format_table
 
-    history = History()
+    history = open_history(record=False)
     try:
         if args.run:
             try:
-                record = history.get_run(args.run)
-            except KeyError:
-                print(f"no run {args.run!r}", file=sys.stderr)
+                run_id = history.resolve_run_id(args.run)
+            except KeyError as exc:
+                print(f"error: {exc.args[0]}", file=sys.stderr)
                 return 1
-            record["samples"] = {k: len(v) for k, v in history.samples(args.run).items()}
+            record = history.get_run(run_id)
+            record["samples"] = {k: len(v) for k, v in history.samples(run_id).items()}
             print(json.dumps(record, indent=2, default=str))
             return 0
         runs = history.runs(engine=args.engine, status=args.status, limit=args.limit or None)

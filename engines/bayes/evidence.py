@@ -54,11 +54,21 @@ def parse_evidence(net: BayesNet, hard: Any = None, soft: Any = None) -> Evidenc
     ev = Evidence()
     for name, value in _pairs(hard, "evidence"):
         v = net.var(name)
+        if v in ev.hard:
+            raise _twice(net, v, "evidence", net.states[v][ev.hard[v]], value)
         ev.hard[v] = net.state(v, str(value).strip())
     for name, value in _pairs(soft, "soft evidence"):
         v = net.var(name)
+        if v in ev.soft:
+            raise _twice(net, v, "soft evidence", ":".join(f"{x:g}" for x in ev.soft[v]), value)
         ev.soft[v] = _likelihood(net, v, value)
     return ev
+
+
+def _twice(net: BayesNet, v: int, what: str, first: Any, second: Any) -> EngineError:
+    # A node named twice is a typo or two findings that contradict each other; neither may pass silently.
+    return EngineError(ErrorKind.BAD_INPUT, f"{what} names {net.variables[v]!r} twice ({net.variables[v]}="
+                       f"{first} and {net.variables[v]}={second}); give one finding per node")
 
 
 def _pairs(spec: Any, what: str) -> list[tuple[str, Any]]:

@@ -93,6 +93,9 @@ class NetworkBuilder:
     def build(self, normalize: bool = False) -> tuple[BayesNet, list[str]]:
         """The checked network and the warnings (rows that needed rounding or normalising)."""
         names = list(self._states)
+        if not names:
+            # Every query on a network without nodes would "succeed" with nothing in it.
+            raise self._error(None, "the file declares no nodes: an empty network cannot be loaded")
         index = {name: i for i, name in enumerate(names)}
         missing = [n for n in names if n not in self._cpts]
         if missing:

@@ -45,6 +45,8 @@ def detect_format(path: Path, data: bytes) -> str:
 def read_network(path: Path, normalize: bool = False, source: str | None = None) -> tuple[BayesNet, list[str]]:
     """Parse a network file of any supported format into ``(network, warnings)``."""
     data = read_bytes(path)
+    if not data.strip():
+        raise EngineError(ErrorKind.BAD_INPUT, f"{path.name}: the file is empty (no network in it)")
     fmt = detect_format(path, data)
     name = source or path.name
     if fmt == "xmlbif":
