@@ -14,6 +14,7 @@ from engines.vision.backend import Backend
 from engines.vision.evaluation import scan_labelled_folder, summarise
 from engines.vision.pipeline import DecodePlan
 from engines.vision.postprocess import top_k_indices
+from engines.vision.prob_scores import ProbabilityLog, probability_scores
 from engines.vision.report import write_reports
 from engines.vision.runtime import Runtime
 from engines.vision.scoring import RunStats, score_stream
@@ -38,6 +39,7 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
     hits5: list[bool] = []
     errors: list[dict[str, Any]] = []
     kept: list[np.ndarray] = []
+    prob_log = ProbabilityLog(list(labelled.class_to_model))
     class_of = {idx: name for name, idx in zip(labelled.classes, labelled.class_to_model, strict=True)}
     ctx.progress(0, total, f"evaluating {total} images in {len(labelled.classes)} classes")
     try:
@@ -57,6 +59,7 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
                 predictions.append(int(top[0]))
                 hits1.append(int(top[0]) == target)
                 hits5.append(target in top.tolist())
+                prob_log.add(scored.probs, target)
                 if len(kept) < AGREEMENT_IMAGES and item.array is not None:
                     kept.append(item.array)
                 ctx.partial({"index": item.index, "path": str(item.path), "ok": True, "class": class_of[target],
@@ -72,9 +75,18 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
     result.update({"folder": str(Path(str(folder)).resolve()), "model": model.name, "backend": backend.name,
                    "precision": backend.precision, "device": backend.device, "failed": len(errors),
                    "errors": errors[:200], "preprocess": model.preprocess.summary()})
+    bins = params.get("ece_bins", 15)
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 100:
+        raise EngineError(ErrorKind.BAD_INPUT, f"ece_bins must be a whole number from 2 to 100, not {bins!r}")
+    result["probability"] = probability_scores(prob_log, labelled.classes, bins)
     metrics = stats.metrics()
     metrics.update({"top1_accuracy": result["top1"], "top5_accuracy": result["top5"],
-                    "macro_f1": result["macro"]["f1"], "evaluated": float(len(targets))})
+                    "macro_f1": result["macro"]["f1"], "evaluated": float(len(targets)),
+                    "ece": result["probability"]["ece"],
+                    "top3_accuracy": result["probability"]["topk_accuracy"]["3"]})
+    for name in ("auc_roc_macro", "auc_pr_macro"):
+        if result["probability"][name] is not None:
+            metrics[name] = result["probability"][name]
     if params.get("agreement", True) and kept:
         ctx.progress(total, total, "comparing backends and precisions with the fp32 reference")
         combos = agreement_mod.default_combos(runtime) if params.get("agreement") == "all" else \
