@@ -51,15 +51,16 @@ def _server(tokens: int) -> tuple[subprocess.Popen[str], str]:
 
 
 def _step(url: str, concurrency: int, tokens: int, server_pid: int) -> dict[str, Any]:
-    count = max(8, 4 * concurrency)
+    count = max(16, 4 * concurrency) if tokens > 1 else max(64, 8 * concurrency)
     prompts = [RequestInput(f"prompt {i}", 2, tokens) for i in range(count)]
     config = BenchConfig(base_url=url, model="scripted", num_prompts=count, output_len=tokens,
                          max_concurrency=concurrency, tokenizer="none", measure_energy=False)
-    me, server = psutil.Process(), psutil.Process(server_pid)
-    cpu0, scpu0, t0 = sum(me.cpu_times()[:2]), sum(server.cpu_times()[:2]), time.perf_counter()
+    server = psutil.Process(server_pid)
+    # process_time has nanosecond resolution (psutil's times are clock ticks, 10 ms here).
+    cpu0, scpu0, t0 = time.process_time(), sum(server.cpu_times()[:2]), time.perf_counter()
     result = run_benchmark(config, requests=prompts)
     wall = time.perf_counter() - t0
-    cpu = sum(me.cpu_times()[:2]) - cpu0
+    cpu = time.process_time() - cpu0
     m = result.metrics
     chunks = sum(o.chunks for o in result.outputs)
     return {

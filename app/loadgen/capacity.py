@@ -27,8 +27,10 @@ class ClientCapacity:
     source: str
 
 
-DEFAULT = ClientCapacity(chunks_per_s=2400.0, requests_per_s=110.0,
-                         source="bench/serve_client.py on the 2-vCPU development VM (bench/RESULTS.md)")
+# Measured on the shared 2-vCPU development VM at load average 15-17 (bench/RESULTS.md): conservative; a
+# machine's own figures (bench/serve_client.py --save) replace them.
+DEFAULT = ClientCapacity(chunks_per_s=178.0, requests_per_s=32.0,
+                         source="bench/serve_client.py on the 2-vCPU development VM, load 15-17 (bench/RESULTS.md)")
 
 
 def capacity_file() -> Any:

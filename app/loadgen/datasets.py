@@ -76,9 +76,8 @@ def text_dataset(config: BenchConfig, tok: Tokenizer | None) -> list[RequestInpu
         start = rng.randrange(0, max(1, len(words) - 4 * config.input_len))
         excerpt = " ".join(words[start:start + 2 * config.input_len])
         if tok is not None:
-            ids = tok.encode(excerpt)[: config.input_len]
-            prompt = tok.decode(ids)
-            length = len(tok.encode(prompt))
+            ids = tok.encode(excerpt)
+            prompt, length = exact_length_prompt(tok, ids[: config.input_len], config.input_len, rng, ids)
         else:
             prompt, length = " ".join(words[start:start + max(1, config.input_len * 3 // 4)]), 0
         out.append(RequestInput(prompt, length, config.output_len or 64))
