@@ -43,6 +43,14 @@ def to_markdown(results: Sequence[BenchResult]) -> str:
                  f"{config.num_prompts} prompts; times in ms; TTFT = first chunk with choices, ITL = gap between "
                  f"chunks, TPOT = (E2EL - TTFT)/(tokens - 1), as vllm bench serve; tokens counted by "
                  f"{results[0].token_source}")
+    energy = results[0].energy
+    if energy is None:
+        lines.append("energy: not measured (turned off, or the endpoint is not on this machine)")
+    elif energy.total_j is None:
+        lines.append("energy: " + "; ".join(f"{device}: {why}" for device, why in energy.unavailable.items()))
+    for result in results:
+        for warning in result.warnings:
+            lines.append(f"warning ({result.summary()['point']}): {warning}")
     return "\n".join(lines) + "\n"
 
 

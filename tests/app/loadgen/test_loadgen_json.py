@@ -78,6 +78,8 @@ def test_exports_md_csv_and_json_lines(result_at_rate: BenchResult) -> None:
     md = to_markdown(results)
     assert md.splitlines()[0].startswith("| point | ok/failed | req/s |")
     assert "| c=2 rate=40 | 4/0 |" in md
+    assert "energy: not measured" in md
+    assert all(f"warning (c=2 rate=40): {w}" in md for w in result_at_rate.warnings)
     rows = to_csv(results).splitlines()
     assert rows[0].startswith("point,status,completed,failed,duration_s,request_throughput")
     assert rows[1].startswith("c=2 rate=40,ok,4,0,")
