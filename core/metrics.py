@@ -97,7 +97,10 @@ def token_metrics(t_request: float, token_times: Sequence[float], prompt_tokens:
     return out
 
 
+# Descendants change rarely (a vision worker's decoders): list them every few seconds, not every sample.
 _CHILDREN_EVERY = 12
+# NVML opens and closes a session per reading (milliseconds): read GPU memory once a second at most.
+_GPU_EVERY = 4
 
 
 @dataclass
@@ -110,9 +113,121 @@ class ResourceSample:
     gpu_memory_bytes: int | None = None
 
 
+class _ProcSource:
+    """CPU % and RSS (process + descendants) from /proc; see :mod:`core.proc_stat`."""
+
+    def __init__(self, pid: int) -> None:
+        from core.proc_stat import ProcReader
+
+        self._reader = ProcReader(pid)
+        self._kids: dict[int, ProcReader] = {}
+        self._last = (time.monotonic(), self._reader.cpu_seconds())
+
+    def refresh_children(self) -> None:
+        from core.proc_stat import ProcessGone, ProcReader, descendants
+
+        found = descendants(self._reader.pid)
+        if found is None:  # a kernel that does not list children: walk the process table (psutil) instead
+            import psutil
+
+            try:
+                found = [p.pid for p in psutil.Process(self._reader.pid).children(recursive=True)]
+            except psutil.Error as exc:
+                raise ProcessGone(str(exc)) from exc
+        for pid in set(self._kids) - set(found):
+            self._kids.pop(pid).close()
+        for pid in found:
+            if pid not in self._kids:
+                try:
+                    self._kids[pid] = ProcReader(pid)
+                except ProcessGone:
+                    pass
+
+    def read(self) -> tuple[float, int]:
+        from core.proc_stat import ProcessGone
+
+        now, cpu = time.monotonic(), self._reader.cpu_seconds()
+        rss = self._reader.rss_bytes()
+        then, cpu_then = self._last
+        self._last = (now, cpu)
+        for pid, kid in list(self._kids.items()):
+            try:
+                rss += kid.rss_bytes()
+            except ProcessGone:
+                self._kids.pop(pid).close()
+        return (100.0 * (cpu - cpu_then) / (now - then) if now > then else 0.0), rss
+
+    def close(self) -> None:
+        self._reader.close()
+        for kid in self._kids.values():
+            kid.close()
+        self._kids.clear()
+
+
+class _PsutilSource:
+    """The same readings through psutil, where there is no /proc (macOS, Windows)."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        from core.proc_stat import ProcessGone
+
+        try:
+            self._process = psutil.Process(pid)
+            self._process.cpu_percent(None)
+        except psutil.Error as exc:
+            raise ProcessGone(str(exc)) from exc
+        self._kids: list[Any] = []
+
+    def refresh_children(self) -> None:
+        import psutil
+
+        from core.proc_stat import ProcessGone
+
+        try:
+            self._kids = self._process.children(recursive=True)
+        except psutil.Error as exc:
+            raise ProcessGone(str(exc)) from exc
+
+    def read(self) -> tuple[float, int]:
+        import psutil
+
+        from core.proc_stat import ProcessGone
+
+        try:
+            with self._process.oneshot():
+                rss = self._process.memory_info().rss
+                cpu = self._process.cpu_percent(None)
+        except psutil.Error as exc:
+            raise ProcessGone(str(exc)) from exc
+        for child in self._kids:
+            try:
+                rss += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return cpu, rss
+
+    def close(self) -> None:
+        self._kids = []
+
+
+def _source(pid: int) -> _ProcSource | _PsutilSource | None:
+    from core.proc_stat import ProcessGone, proc_readable
+
+    try:
+        return _ProcSource(pid) if proc_readable(pid) else _PsutilSource(pid)
+    except ProcessGone:
+        return None
+
+
 @dataclass
 class ResourceSampler:
-    """Samples CPU %, RSS (process and children) and GPU memory of ``pid`` at a fixed rate on a thread."""
+    """Samples CPU %, RSS (process and descendants) and GPU memory of ``pid`` at a fixed rate on a thread.
+
+    Cheap enough to run beside a one-thread decode (bench/llm_overhead.py): /proc is read directly, the
+    descendants are listed every few seconds, and GPU memory is read only where NVML answered the first
+    time, once a second.
+    """
 
     pid: int
     interval_s: float = 0.25
@@ -145,32 +260,32 @@ class ResourceSampler:
         return out
 
     def _loop(self) -> None:
-        import psutil
-
-        try:
-            process = psutil.Process(self.pid)
-            process.cpu_percent(None)
-        except psutil.Error:
+        source = _source(self.pid)
+        if source is None:
             return
-        children: list[Any] = []
+        try:
+            self._sample(source)
+        finally:
+            source.close()
+
+    def _sample(self, source: _ProcSource | _PsutilSource) -> None:
+        from core.proc_stat import ProcessGone
+
+        gpu_known = True  # until NVML fails to answer once
         tick = 0
         while not self._stop.wait(self.interval_s):
             try:
-                with process.oneshot():
-                    rss = process.memory_info().rss
-                    cpu = process.cpu_percent(None)
-                # Listing children walks all of /proc: do it every few seconds, not every sample.
                 if tick % _CHILDREN_EVERY == 0:
-                    children = process.children(recursive=True)
-                tick += 1
-                for child in children:
-                    try:
-                        rss += child.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
+                    source.refresh_children()
+                cpu, rss = source.read()
+            except ProcessGone:
                 return
-            sample = ResourceSample(time.perf_counter(), cpu, rss, gpu_memory_used(self.pid))
+            gpu = None
+            if gpu_known and tick % _GPU_EVERY == 0:
+                gpu = gpu_memory_used(self.pid)
+                gpu_known = gpu is not None
+            tick += 1
+            sample = ResourceSample(time.perf_counter(), cpu, rss, gpu)
             self.samples.append(sample)
             if self.on_sample is not None:
                 self.on_sample(sample)
