@@ -13,8 +13,8 @@ from gui_support import STARTER_LLM, make_context, wait_for
 from PySide6.QtWidgets import QApplication
 
 from ui.chat.markdown import render_markdown, split_fences
-from ui.chat.stats import TokenRate, answer_stats, context_text, stats_line
 from ui.chat.page import ChatPage
+from ui.chat.stats import TokenRate, answer_stats, context_text, stats_line
 
 SHORT = {"max_tokens": 16, "seed": 7, "temperature": 0.0}
 
@@ -184,14 +184,20 @@ def test_killed_worker_shows_reason_and_restarts(chat: ChatPage) -> None:
     assert "The chat worker stopped" in chat.banner_text.text() and "SIGKILL" in chat.banner_text.text()
     # The conversation is intact: the question is stored, nothing before it was lost.
     wait_for(lambda: chat.state is not None, 5, "state")
+    # The conversation is intact and the answer so far is kept, marked as interrupted (issue: crash loses it).
+    wait_for(lambda: chat.state is not None and chat.state.last is not None
+             and chat.state.last.stats.get("stop_reason") == "crashed", 30, "the interrupted answer")
     stored = chat.store.path(chat.conversation_id)
     assert [m.id for m in stored][: len(messages_before)] == messages_before
-    assert stored[-1].role == "user" and stored[-1].content == "Count from one to fifty in words."
+    assert stored[-2].role == "user" and stored[-2].content == "Count from one to fifty in words."
+    assert stored[-1].role == "assistant" and stored[-1].content.strip()
+    assert stored[-1].stats["interrupted"] == "interrupted: worker crashed"
+    assert "worker crashed" in chat.view.toPlainText()
     chat.restart_button.click()
     wait_for(lambda: chat.session.is_loaded and not chat.session.busy, 120, "the restarted worker")
     wait_for(lambda: not chat.banner.isVisibleTo(chat), 10, "the banner to go")
     assert chat.session.worker_pid != pid
-    # Answer the question that was cut short: the active leaf is that question.
+    # Regenerate the answer that was cut short: a new branch under the same question.
     chat.sampling.set_values(SHORT)
     chat.regenerate_last()
     wait_for(lambda: chat.generating, 30, "the retry")
