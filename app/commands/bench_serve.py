@@ -139,7 +139,7 @@ def _write(args: argparse.Namespace, results: list[Any]) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep with progress on stderr; the first Ctrl-C stops it and keeps what finished."""
-    from app.history import History
+    from app.history_open import open_history
     from app.loadgen.config import ConfigError
     from app.loadgen.datasets import DatasetError
     from app.loadgen.runner import run_sweep
@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
         previous = signal.signal(signal.SIGINT, on_interrupt)
-    history = None if args.no_history else History()
+    # A history that cannot be written becomes an in-memory one, with a notice: the benchmark still runs.
+    history = None if args.no_history else open_history()
     results: list[Any] = []
     try:
         run_sweep(config, points, _Progress(), cancel, on_result=results.append, history=history)
