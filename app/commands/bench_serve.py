@@ -174,9 +174,11 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
         if history is not None:
             history.close()
+    markdown_on_stdout = not any(getattr(args, fmt) == "-" for fmt in _FORMATS) or args.md == "-"
     for result in results:
-        for warning in result.warnings:
-            print(f"warning [{result.summary()['point']}]: {warning}", file=sys.stderr)
+        if not markdown_on_stdout:  # the Markdown lists them under its table
+            for warning in result.warnings:
+                print(f"warning [{result.summary()['point']}]: {warning}", file=sys.stderr)
         if result.run_id:
             print(f"recorded {result.summary()['point']} as run {result.run_id}", file=sys.stderr)
     if results and not _write(args, results):

@@ -66,7 +66,13 @@ def test_failed_requests_give_exit_1_and_the_reason(capsys: pytest.CaptureFixtur
     assert code == 1
     captured = capsys.readouterr()
     assert "| unlimited (failed) | 0/2 |" in captured.out
-    assert "every request failed; the first error: ConnectError" in captured.err
+    assert "warning (unlimited): every request failed; the first error: ConnectError" in captured.out
+    code = main(["bench", "serve", "--base-url", "http://127.0.0.1:9", "--model", "m", "--dataset", "text",
+                 "--tokenizer", "none", "--num-prompts", "2", "--no-history", "--json", "-"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["failed"] == 2  # stdout is the JSON alone; the warnings go to stderr
+    assert "warning [unlimited]: every request failed; the first error: ConnectError" in captured.err
 
 
 @pytest.mark.timeout(60)
