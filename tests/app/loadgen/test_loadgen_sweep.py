@@ -10,6 +10,7 @@ import pytest
 
 from app.history import History
 from app.loadgen import BenchConfig, BenchProgress, SweepPoint, run_sweep
+from app.loadgen.arrivals import arrival_offsets
 from app.loadgen.record import ENGINE, OP
 from app.loadgen.scripted_server import ScriptedServer
 
@@ -69,3 +70,17 @@ def test_a_cancelled_sweep_stops_after_its_point(scripted: Callable[..., Scripte
         assert len(history.runs(engine=ENGINE)) == 1  # the second point never started
     finally:
         history.close()
+
+
+@pytest.mark.timeout(60)
+def test_requests_leave_on_the_seeded_schedule(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted(ttft_s=0.002, gap_s=0.001, tokens=2)
+    config = BenchConfig(base_url=server.url, model="scripted", num_prompts=12, input_len=4, output_len=2,
+                         request_rate=20.0, burstiness=0.5, seed=5, measure_energy=False)
+    result = run_sweep(config, [])[0]  # no points: the config's own rate
+    sent = result.to_vllm_json(detailed=True)["start_times"]
+    expected = arrival_offsets(12, 20.0, 0.5, seed=5)
+    assert expected[-1] == pytest.approx(0.6)
+    for got, planned in zip(sent, expected, strict=True):
+        assert got == pytest.approx(planned, abs=0.002 + result.loop_lag_max_ms / 1000)
+    assert result.config.request_rate == 20.0
