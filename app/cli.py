@@ -60,14 +60,24 @@ def main(argv: Sequence[str] | None = None, extra_modules: Sequence[str] = ()) -
     if handler is None:
         parser.print_help()
         return 2
-    from app.history_file import HistoryUnavailable
-    from core.paths import DataFolderError
+    import sqlite3
+
+    from app.history_file import HistoryUnavailable, is_damage, request_full_check
+    from core.paths import DataFolderError, database_path
 
     try:
         code = handler(args)
     except (HistoryUnavailable, DataFolderError) as exc:
         # The data folder or the history is unusable: say what and where, never a raw traceback.
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        # Damage in a part of the history not checked at start (the time series of a big file).
+        request_full_check(database_path())
+        print(f"error: the history database is damaged ({exc}); it is checked in full at the next start, "
+              "and set aside (kept) if the damage is confirmed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

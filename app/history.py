@@ -113,7 +113,8 @@ class History:
         except sqlite3.Error as exc:
             raise HistoryUnavailable(history_file.describe_failure(self.path, exc), path=self.path) from exc
         try:
-            history_file.quick_check(conn)
+            history_file.check_header(self.path)
+            history_file.quick_check(conn, full=history_file.needs_full_check(self.path))
         except (history_file.DamagedDatabase, sqlite3.Error) as exc:
             conn.close()
             raise HistoryUnavailable(f"the history {self.path} is damaged ({exc}) and read-only here, so it "

@@ -22,6 +22,10 @@ from app.file_lock import file_lock
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
 _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 10, 11, 13, 14, 26
 _BUSY_TIMEOUT_S = 30
+# Up to this size every start runs a full quick_check; above it the time series (``samples``, most of
+# a big file) are checked only after damage was met in them (see ``request_full_check``).
+FULL_CHECK_MAX_BYTES = 64 << 20
+_BULK_TABLES = frozenset({"samples"})
 _SIDE_FILES = ("-wal", "-shm")
 
 
@@ -95,16 +99,75 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def quick_check(conn: sqlite3.Connection) -> None:
-    """Raise :class:`DamagedDatabase` unless ``PRAGMA quick_check`` says ok."""
+def quick_check(conn: sqlite3.Connection, *, full: bool = True) -> None:
+    """Raise :class:`DamagedDatabase` unless ``PRAGMA quick_check`` says ok.
+
+    ``full=False`` checks every table but the bulk of time-series samples (a full check reads the whole
+    file: about 1 s per 100 MB here).
+    """
     try:
-        rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        if full:
+            rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        else:
+            tables = [str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            rows = ["ok"]
+            for table in tables:
+                if table not in _BULK_TABLES:
+                    found = [str(row[0]) for row in conn.execute("SELECT * FROM pragma_quick_check(?)", [table])]
+                    if found != ["ok"]:
+                        rows = found
+                        break
     except sqlite3.DatabaseError as exc:
         if is_damage(exc):
             raise DamagedDatabase(str(exc)) from exc
         raise
     if rows != ["ok"]:
         raise DamagedDatabase("; ".join(rows))
+
+
+def needs_full_check(path: Path) -> bool:
+    """A full check at start for a small file, or after damage was met while the app ran."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return True
+    return size <= FULL_CHECK_MAX_BYTES or _check_marker(path).exists()
+
+
+def request_full_check(path: Path) -> None:
+    """Ask for a full ``quick_check`` at the next start (damage met in a table not checked at start)."""
+    try:
+        _check_marker(path).touch()
+    except OSError:
+        pass  # a read-only folder: the damage is reported anyway; nothing can be replaced there
+
+
+def _check_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".check")
+
+
+def _clear_marker(path: Path) -> None:
+    marker = _check_marker(path)
+    if marker.exists():
+        marker.unlink(missing_ok=True)
+
+
+def check_header(path: Path) -> None:
+    """Raise :class:`DamagedDatabase` for a file shorter than its own header says (cut off)."""
+    wal = Path(str(path) + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return  # pages still in the WAL may lawfully be beyond the main file's end
+    with open(path, "rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return  # not SQLite at all: SQLite itself says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count is valid only when "version-valid-for" equals the change counter.
+    if header[92:96] == header[24:28] and path.stat().st_size < pages * page_size:
+        raise DamagedDatabase(f"the file holds {path.stat().st_size:,} bytes but its header counts "
+                              f"{pages * page_size:,} (cut off)")
 
 
 def open_checked(path: Path, notify: Callable[[str], None]) -> sqlite3.Connection:
@@ -135,7 +198,11 @@ def open_checked(path: Path, notify: Callable[[str], None]) -> sqlite3.Connectio
 
 def _open_and_check(path: Path) -> sqlite3.Connection:
     if path.is_file() and path.stat().st_size > 0:
-        _check_read_only(path)
+        check_header(path)
+        full = needs_full_check(path)
+        _check_read_only(path, full)
+        if full:
+            _clear_marker(path)
     try:
         return connect(path)
     except sqlite3.DatabaseError as exc:
@@ -144,7 +211,7 @@ def _open_and_check(path: Path) -> sqlite3.Connection:
         raise
 
 
-def _check_read_only(path: Path) -> None:
+def _check_read_only(path: Path, full: bool) -> None:
     # Checked through a read-only connection: closing a read-write one on a damaged file lets SQLite
     # checkpoint into it and delete its -wal, and both belong in the copy that is kept.
     try:
@@ -152,7 +219,7 @@ def _check_read_only(path: Path) -> None:
     except sqlite3.Error:
         return  # the read-write open below says what is wrong
     try:
-        quick_check(conn)
+        quick_check(conn, full=full)
     except sqlite3.Error as exc:
         if is_damage(exc):
             raise DamagedDatabase(str(exc)) from exc
@@ -178,6 +245,7 @@ def move_aside(path: Path) -> Path:
         os.replace(wal, str(kept) + "-wal")
     wal.unlink(missing_ok=True)
     shm.unlink(missing_ok=True)
+    _clear_marker(path)  # the new file starts clean
     if path.exists():
         os.replace(path, kept)
     return kept

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import process_identity
+from app import history_file, process_identity
 from app.history import SCHEMA_VERSION, History, HistoryUnavailable
 from app.history_open import open_history
 
@@ -82,6 +82,66 @@ def test_quick_check_runs_at_start_and_catches_a_damaged_page(tmp_path: Path) ->
     History(path, on_notice=notices.append).close()
     assert notices and "damaged" in notices[0]
     assert list(tmp_path.glob("workbench.corrupt-*.db"))
+
+
+def _history_with_samples(path: Path) -> list[str]:
+    history = History(path)
+    ids = []
+    for _ in range(3):
+        run_id = history.start_run(engine="llm", op="chat")
+        history.add_samples(run_id, [("token_ms", float(t), 1.0) for t in range(20000)])
+        history.finish_run(run_id, "ok")
+        ids.append(run_id)
+    history.close()
+    return ids
+
+
+def test_a_cut_off_big_file_is_caught_by_its_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history_file, "FULL_CHECK_MAX_BYTES", 0)  # as if the file were big
+    path = tmp_path / "workbench.db"
+    _history_with_samples(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 8 * 4096])
+    notices: list[str] = []
+    History(path, on_notice=notices.append).close()
+    assert notices and "cut off" in notices[0]
+
+
+def test_damage_in_the_samples_of_a_big_file_is_caught_at_the_start_after_it_was_met(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(history_file, "FULL_CHECK_MAX_BYTES", 0)  # as if the file were big
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    path = tmp_path / "workbench.db"
+    ids = _history_with_samples(path)
+    data = bytearray(path.read_bytes())
+    middle = (len(data) // 4096 // 2) * 4096
+    data[middle:middle + 4 * 4096] = os.urandom(4 * 4096)  # the time series fill the middle of the file
+    path.write_bytes(bytes(data))
+    notices: list[str] = []
+    history = History(path, on_notice=notices.append)
+    try:
+        assert notices == []  # the start checks every table but the big time series
+        assert len(history.runs()) == 3
+        with pytest.raises(sqlite3.DatabaseError) as met:
+            [history.samples(run_id) for run_id in ids]  # reading them meets the damage
+        assert history_file.is_damage(met.value)
+    finally:
+        history.close()
+    from app.cli import main
+
+    # The command that meets the damage says so in one line and asks for a full check at the next start.
+    codes = []
+    for run_id in ids:
+        codes.append(main(["history", "--run", run_id]))
+        if codes[-1]:
+            break
+    assert codes[-1] == 1
+    said = capsys.readouterr().err
+    assert "history database is damaged" in said and "Traceback" not in said
+    assert (tmp_path / "workbench.db.check").exists()
+    History(path, on_notice=notices.append).close()
+    assert len(notices) == 1 and "damaged" in notices[0]
+    assert not (tmp_path / "workbench.db.check").exists()
 
 
 def test_a_damaged_wal_goes_aside_with_its_database(tmp_path: Path) -> None:
