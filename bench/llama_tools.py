@@ -63,6 +63,15 @@ def _binary(folder: Path, name: str) -> Path:
     return folder / "build" / "bin" / name
 
 
+def _stamp(folder: Path, name: str) -> Path:
+    # Written once the build of ``name`` succeeded: a binary the linker is still writing has none.
+    return folder / f"{name}.built"
+
+
+def _built(folder: Path, name: str) -> bool:
+    return _stamp(folder, name).is_file() and os.access(_binary(folder, name), os.X_OK)
+
+
 def _run(command: list[str], log: Path, cwd: Path | None = None) -> None:
     with log.open("a") as out:
         out.write(f"\n$ {shlex.join(command)}\n")
@@ -105,9 +114,11 @@ def build(tools: tuple[str, ...] = TOOLS) -> dict[str, Path]:
     folder = cache_folder()
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "build.log"
+    if all(_built(folder, name) for name in tools):
+        return {name: _binary(folder, name) for name in tools}
     with (folder / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second caller waits here, then finds the binaries built
-        missing = [name for name in tools if not os.access(_binary(folder, name), os.X_OK)]
+        missing = [name for name in tools if not _built(folder, name)]
         if missing:
             source = _source_tree(folder, log)
             build_dir = folder / "build"
@@ -117,14 +128,14 @@ def build(tools: tuple[str, ...] = TOOLS) -> dict[str, Path]:
                 # All three tools from one configure, so later callers only build, never reconfigure.
                 _run([*nice, "cmake", "-S", str(source), "-B", str(build_dir),
                       *makefile_cmake_args(), *_TOOL_CMAKE_ARGS], log)
-            # Build every tool at once: the shared libraries are compiled a single time.
+            # One build for what is missing; the libraries they share are compiled once and reused.
             _run([*nice, "cmake", "--build", str(build_dir), "--config", "Release",
-                  "--target", *TOOLS, "-j", _JOBS], log)
-        paths = {name: _binary(folder, name) for name in tools}
-    for name, path in paths.items():
-        if not os.access(path, os.X_OK):
-            raise RuntimeError(f"the build did not produce {name} at {path}; see {log}")
-    return paths
+                  "--target", *missing, "-j", _JOBS], log)
+            for name in missing:
+                if not os.access(_binary(folder, name), os.X_OK):
+                    raise RuntimeError(f"the build did not produce {name} at {_binary(folder, name)}; see {log}")
+                _stamp(folder, name).touch()
+    return {name: _binary(folder, name) for name in tools}
 
 
 def tool_path(name: str) -> Path:
@@ -133,9 +144,9 @@ def tool_path(name: str) -> Path:
 
 
 def main() -> int:
-    """Build all three tools and print their paths."""
-    for name, path in build().items():
-        print(f"{name}: {path}")
+    """Build all three tools (llama-bench first: the LLM benches need it soonest) and print their paths."""
+    for name in TOOLS:
+        print(f"{name}: {tool_path(name)}", flush=True)
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from core import metrics
 from engines.base import RunContext
 from engines.llm.sampling import SamplingParams
+from engines.llm.token_loop import generate_tokens
 
 
 @dataclass
@@ -197,8 +198,13 @@ def generate_stream(
     pending_draft: list[int] = []
     accepted = 0
     t_decode_start = perf_counter()
-    tokens = llm.generate(prompt, top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
-                          temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, reset=True)
+    if draft is None:
+        # The same tokens as Llama.generate without its full-vocabulary penalty scan (engines/llm/token_loop.py).
+        tokens = generate_tokens(llm, prompt, top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
+                                 temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty)
+    else:  # drafts are verified over several positions at once, which only Llama.generate does
+        tokens = llm.generate(prompt, top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
+                              temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, reset=True)
     try:
         for token in tokens:
             t = perf_counter()
