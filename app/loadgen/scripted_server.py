@@ -36,6 +36,7 @@ class Script:
     api_key: str | None = None  # answer 401 unless "Authorization: Bearer <key>"
     fail: str | None = None  # one of FAILURES, for every request
     fail_after: int = 2  # content chunks sent before a mid-stream failure
+    llama_tokenize: bool = False  # /tokenize and /detokenize in llama-server's shape ("content") only
 
 
 @dataclass
@@ -155,10 +156,12 @@ class ScriptedServer:
         elif path == "/v1/models":
             self._plain(writer, "200 OK", {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         elif path == "/tokenize":
-            tokens = self._vocab.encode(str(body.get("prompt", body.get("content", ""))))
+            text = body.get("content", "") if script.llama_tokenize else body.get("prompt", "")
+            tokens = self._vocab.encode(str(text))
             self._plain(writer, "200 OK", {"tokens": tokens, "count": len(tokens), "max_model_len": 1 << 20})
         elif path == "/detokenize":
-            self._plain(writer, "200 OK", {"prompt": self._vocab.decode([int(t) for t in body.get("tokens", [])])})
+            text = self._vocab.decode([int(t) for t in body.get("tokens", [])])
+            self._plain(writer, "200 OK", {"content": text} if script.llama_tokenize else {"prompt": text})
         elif path in ("/v1/completions", "/v1/chat/completions") and method == "POST":
             return await self._stream(path, body, received, writer)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
@@ -29,7 +29,7 @@ class Tokenizer(Protocol):
 
 
 class ServerTokenizer:
-    """The endpoint's own ``/tokenize`` and ``/detokenize`` (vLLM's shape, or llama-server's)."""
+    """The endpoint's own ``/tokenize`` and ``/detokenize``: vLLM's shape and llama-server's in one body."""
 
     source = "server /tokenize"
 
@@ -37,27 +37,19 @@ class ServerTokenizer:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=root_url, headers=headers, timeout=timeout_s)
         self._model = model
-        self._llama_shape = False
 
     def encode(self, text: str) -> list[int]:
-        """POST /tokenize {"model", "prompt"} -> {"tokens": [...]} (llama-server: {"content"})."""
-        body: dict[str, Any] = ({"content": text, "add_special": False} if self._llama_shape else
-                                {"model": self._model, "prompt": text, "add_special_tokens": False})
-        reply = self._client.post("/tokenize", json=body)
-        if reply.status_code in (400, 422) and not self._llama_shape:
-            self._llama_shape = True
-            return self.encode(text)
+        """POST /tokenize -> {"tokens": [...]}; vLLM reads "prompt", llama-server "content"."""
+        reply = self._client.post("/tokenize", json={"model": self._model, "prompt": text, "content": text,
+                                                     "add_special_tokens": False, "add_special": False})
         reply.raise_for_status()
         tokens = reply.json()["tokens"]
         # llama-server may answer pieces ({"id", "piece"}) when asked; plain ids otherwise.
         return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
 
     def decode(self, ids: Sequence[int]) -> str:
-        """POST /detokenize {"model", "tokens"} -> {"prompt"} (llama-server: {"content"})."""
-        body: dict[str, Any] = {"tokens": list(ids)}
-        if not self._llama_shape:
-            body["model"] = self._model
-        reply = self._client.post("/detokenize", json=body)
+        """POST /detokenize {"model", "tokens"} -> {"prompt"} (vLLM) or {"content"} (llama-server)."""
+        reply = self._client.post("/detokenize", json={"model": self._model, "tokens": list(ids)})
         reply.raise_for_status()
         payload = reply.json()
         return str(payload.get("prompt", payload.get("content", "")))
@@ -124,10 +116,13 @@ class JsonTokenizer:
 def _server_tokenizer(root_url: str, model: str, api_key: str | None) -> ServerTokenizer:
     tok = ServerTokenizer(root_url, model, api_key)
     try:
-        tok.encode("probe")
+        probe = tok.encode("In the beginning")
     except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
         tok.close()
         raise TokenizerUnavailable(f"{root_url}/tokenize does not answer: {exc}") from None
+    if not probe:  # a server that read neither "prompt" nor "content"
+        tok.close()
+        raise TokenizerUnavailable(f"{root_url}/tokenize answered no tokens for a plain sentence")
     return tok
 
 

@@ -55,8 +55,10 @@ def json_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
 
 
 @pytest.mark.timeout(60)
-def test_random_prompts_have_exact_lengths_by_the_server_tokenizer(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted()
+@pytest.mark.parametrize("llama_shape", [False, True], ids=["vllm-tokenize", "llama-server-tokenize"])
+def test_random_prompts_have_exact_lengths_by_the_server_tokenizer(scripted: Callable[..., ScriptedServer],
+                                                                   llama_shape: bool) -> None:
+    server = scripted(llama_tokenize=llama_shape)
     tok = open_tokenizer("server", server.url.removesuffix("/v1"), "m")
     assert isinstance(tok, ServerTokenizer)
     try:
