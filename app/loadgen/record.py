@@ -59,6 +59,7 @@ def finish_point(history: History, run_id: str, result: BenchResult) -> None:
     errors = sorted({o.error for o in result.outputs if o.error})
     error = "; ".join(errors[:3]) if result.status == "failed" else None
     metrics = {k: v for k, v in result.to_vllm_json().items() if isinstance(v, int | float | str | type(None))}
+    metrics["ttft_ms"] = result.metrics["median_ttft_ms"]  # the name every engine's runs use (history lists it)
     history.finish_run(run_id, result.status, metrics=metrics, error=error, result=result.to_vllm_json())
     result.run_id = run_id
 

@@ -37,6 +37,7 @@ def test_sweep_records_one_run_per_point_with_samples(scripted: Callable[..., Sc
             assert run["status"] == "ok" and run["device"] == f"endpoint:{server.url.removesuffix('/v1')}"
             assert run["params"]["max_concurrency"] == result.config.max_concurrency
             assert run["metrics"]["completed"] == 6
+            assert run["metrics"]["ttft_ms"] == result.metrics["median_ttft_ms"]
             assert run["result"]["model_id"] == "scripted"
             series = history.samples(result.run_id or "")
             assert len(series["ttft_ms"]) == len(series["e2el_ms"]) == len(series["tpot_ms"]) == 6
