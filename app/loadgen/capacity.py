@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from core.paths import home
 
@@ -33,7 +33,7 @@ DEFAULT = ClientCapacity(chunks_per_s=178.0, requests_per_s=32.0,
                          source="bench/serve_client.py on the 2-vCPU development VM, load 15-17 (bench/RESULTS.md)")
 
 
-def capacity_file() -> Any:
+def capacity_file() -> Path:
     """Where ``bench/serve_client.py --save`` keeps this machine's figures."""
     return home() / "serve_client_capacity.json"
 
