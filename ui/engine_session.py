@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.history import History
-from app.messages import Partial, Progress
+from app.messages import Partial, Progress, Started
 from app.recording import RunOutcome, RunStatus
 from app.service import Finished, Loaded, Loading, ModelService, Ticket
 from app.service.tickets import TicketEvent
@@ -31,6 +31,7 @@ class EngineSession(QObject):
     finished = Signal(object)  # RunOutcome
     crashed = Signal(str)  # human reason, with the end of the worker's stderr
     busy_changed = Signal(bool)
+    started = Signal(str)  # op: a request left the queue and the engine began it
 
     def __init__(self, engine_id: str, history: History, parent: QObject | None = None,
                  service: ModelService | None = None) -> None:
@@ -139,6 +140,8 @@ class EngineSession(QObject):
             self.loaded.emit(dict(event.info))
         elif isinstance(event, Partial):
             self.partial.emit(dict(event.data))
+        elif isinstance(event, Started) and not load:
+            self.started.emit(ticket.op or "")
         elif isinstance(event, Progress) and not load:
             self.progress.emit(event.done, -1.0 if event.total is None else event.total, event.message)
         elif isinstance(event, Finished):

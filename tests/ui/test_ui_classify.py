@@ -134,7 +134,8 @@ def test_a_missing_model_file_is_reported_and_nothing_is_lost(page: ClassifyPage
     page.classify([str(SAMPLES[0])])
     assert _wait_run(page, "classify", 120) == "failed"
     assert "could not load" in page.status.text() and "model.onnx" in page.status.text()
-    assert page.results.rowCount() == 0 and not page.is_running
+    wait_for(lambda: not page.is_running, 30, "the requests for that model to be dropped")
+    assert page.results.rowCount() == 0
     page.settings.model.setCurrentText("efficientnet-lite0")
 
 

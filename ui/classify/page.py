@@ -8,73 +8,31 @@ updates a second. Thumbnails, the model list and exports run on the shared task 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QTabWidget,
-    QTextBrowser,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.recording import RunOutcome
 from app.usecases.classify_export import write_evaluation, write_results
 from ui.classify.card import card_html
-from ui.classify.drop import IMAGE_FILTER, dropped_paths
-from ui.classify.eval import EvalPanel
-from ui.classify.plots import LivePerformance
-from ui.classify.results import ClassifiedImage, ResultsModel, load_thumbnails, make_results_view
-from ui.classify.settings import LoadChoice, RunSettings
+from ui.classify.file_actions import FileActions
+from ui.classify.layout import build_layout
+from ui.classify.results import ClassifiedImage, load_thumbnails
+from ui.classify.settings import LoadChoice
+from ui.classify.summary import summary_line
 from ui.context import AppContext
 from ui.engine_session import EngineSession
-from ui.preferences import restore_splitter
 from ui.tasks import Task
-from ui.widgets.worker_status import WorkerStatusRow
 
 TICK_MS = 100  # partials move into the grid and graphs at this rate
 THUMB_CHUNK = 48  # thumbnails decoded per background task
 RESULTS_TAB, EVAL_TAB = 0, 1
 
 
-@dataclass
-class _Request:
-    op: str
-    params: dict[str, Any]
-    choice: LoadChoice
-    record: bool = True
-
-
-def summary_line(result: Mapping[str, Any]) -> str:
-    """One line about a finished classify run: counts, rate, latency and where it ran."""
-    metrics = result.get("metrics") or {}
-    parts = [f"{int(result.get('classified', metrics.get('images', 0)))} of {int(result.get('images', 0))} images"]
-    if result.get("failed"):
-        parts.append(f"{int(result['failed'])} failed")
-    if "images_per_s" in metrics:
-        parts.append(f"{metrics['images_per_s']:.1f} images/s")
-    if "latency_mean_ms" in metrics:
-        parts.append(f"latency mean {metrics['latency_mean_ms']:.0f} ms, p90 {metrics.get('latency_p90_ms', 0):.0f} ms")
-    stages = [f"{s} {metrics[f'{s}_ms_mean']:.1f}" for s in ("decode", "preprocess", "inference")
-              if f"{s}_ms_mean" in metrics]
-    if stages:
-        parts.append("per image " + " / ".join(stages) + " ms")
-    if result.get("backend"):
-        parts.append(f"{result['backend']} {result.get('precision', '')} on {result.get('device', '')}")
-    return " · ".join(parts)
-
-
-class ClassifyPage(QWidget):
+class ClassifyPage(FileActions):
     """Image classification with live measurements."""
 
     exported = Signal(str)  # path written
@@ -87,13 +45,8 @@ class ClassifyPage(QWidget):
         self.model_info: dict[str, Any] = {}
         self.card: dict[str, Any] = {}
         self.last_result: dict[str, Any] = {}
-        self._loaded_choice: LoadChoice | None = None
-        self._last_loaded: LoadChoice | None = None  # survives a crash, for the restart
         self._stream_op: str | None = None  # classify or eval: what the buffered partials belong to
-        self._loading: LoadChoice | None = None
-        self._active: _Request | str | None = None  # the request in flight, "load", or None
-        self._queue: list[_Request] = []
-        self._last_request: _Request | None = None
+        self._last_request: tuple[str, dict[str, Any]] | None = None
         self._buffer: list[dict[str, Any]] = []
         self._eval_counts = [0, 0, 0]  # evaluated, correct, failed
         self._thumb_queue: list[str] = []
@@ -110,80 +63,7 @@ class ClassifyPage(QWidget):
 
     # --- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.settings = RunSettings(self.context)
-        self.load_button = QPushButton("Load")
-        self.load_button.setToolTip("Load the model with these settings now (runs load it when needed)")
-        top = QHBoxLayout()
-        top.addWidget(self.settings, 1)
-        top.addWidget(self.load_button)
-
-        self.open_images_button = QPushButton("Open images…")
-        self.open_folder_button = QPushButton("Open folder…")
-        self.run_again_button = QPushButton("Run again")
-        self.run_again_button.setToolTip("Repeat the last run with the current backend, precision, device and batch")
-        self.eval_button = QPushButton("Evaluate folder…")
-        self.eval_button.setToolTip("A labelled folder: one sub-folder per class, named after the model's classes")
-        self.cancel_button = QPushButton("Cancel")
-        self.export_button = QPushButton("Export…")
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setMaximumWidth(260)
-        actions = QHBoxLayout()
-        for button in (self.open_images_button, self.open_folder_button, self.run_again_button, self.eval_button,
-                       self.cancel_button, self.export_button):
-            actions.addWidget(button)
-        actions.addStretch(1)
-        actions.addWidget(self.progress)
-
-        self.results = ResultsModel(self)
-        self.results_view = make_results_view(self.results)
-        self.results_view.setAcceptDrops(False)
-        self.results_view.viewport().setAcceptDrops(False)
-        self.hint = QLabel("Drop images or folders here, or use <b>Open images…</b> / <b>Open folder…</b>.")
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        results_box = QWidget()
-        results_layout = QVBoxLayout(results_box)
-        results_layout.setContentsMargins(0, 0, 0, 0)
-        results_layout.addWidget(self.hint)
-        results_layout.addWidget(self.results_view, 1)
-        self.eval_panel = EvalPanel()
-        self.tabs = QTabWidget()
-        self.tabs.addTab(results_box, "Results")
-        self.tabs.addTab(self.eval_panel, "Evaluation")
-
-        self.card_view = QTextBrowser()
-        self.card_view.setOpenLinks(False)
-        self.card_view.setHtml("<p>No model loaded yet.</p>")
-        self.performance = LivePerformance()
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        side = QSplitter(Qt.Orientation.Vertical)
-        side.addWidget(self.card_view)
-        side.addWidget(self.performance)
-        side.setSizes([320, 480])
-        side_box = QWidget()
-        side_layout = QVBoxLayout(side_box)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(side, 1)
-        side_layout.addWidget(self.summary)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.tabs)
-        self.splitter.addWidget(side_box)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        restore_splitter(self.splitter, self.context.settings, "classify/splitter", [960, 420])
-
-        self.status_row = WorkerStatusRow()
-        self.status = self.status_row.label
-        self.restart_button = self.status_row.restart_button
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(actions)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.status_row)
+        build_layout(self)
 
     def _connect(self) -> None:
         self.load_button.clicked.connect(self.load_model)
@@ -196,6 +76,8 @@ class ClassifyPage(QWidget):
         self.restart_button.clicked.connect(self.restart_worker)
         self.settings.changed.connect(self._update_buttons)
         session = self.session
+        session.started.connect(self._on_started)
+        session.busy_changed.connect(lambda _busy: self._update_buttons())
         session.load_progress.connect(self._on_load_progress)
         session.loaded.connect(self._on_loaded)
         session.load_failed.connect(self._on_load_failed)
@@ -216,37 +98,41 @@ class ClassifyPage(QWidget):
 
     def run_again(self) -> None:
         """Repeat the last classify or eval with the current settings."""
-        last = self._last_request
-        if last is not None:
-            self._request(last.op, {**last.params, "batch": self.settings.batch_size()})
+        if self._last_request is not None:
+            op, params = self._last_request
+            self._request(op, {**params, "batch": self.settings.batch_size()})
 
     def load_model(self) -> None:
         """Load the model with the current settings (runs also load it when it is missing or outdated)."""
         choice = self.settings.choice()
-        if choice == self._loaded_choice and self.session.is_loaded:
+        if self._uses(choice) and self.session.is_loaded:
             self._set_status(f"{choice.model} is already loaded with these settings")
             return
-        self._queue.insert(0, _Request("card", {}, choice, record=False))
-        self._pump()
+        self.progress.setRange(0, 0)
+        self._set_status(f"loading {choice.model} ({choice.backend}, {choice.precision}) on {choice.device}…")
+        self.session.load(choice.model, choice.device, choice.options(), model_id=choice.model)
+        self.card = {}
+        self.session.run("card", {}, record=False)
+
+    def _use(self, choice: LoadChoice) -> None:
+        # A new model: its card is asked for first, so it shows before the run's results.
+        self.session.use(choice.model, choice.device, choice.options(), model_id=choice.model)
+        self.card = {}
+        self.session.run("card", {}, record=False)
 
     def cancel(self) -> None:
         """Stop the running request and drop the queued ones."""
-        self._queue.clear()
         self.session.cancel()
         self._set_status("cancelling…")
 
     def restart_worker(self) -> None:
         """Start a fresh worker after a crash and reload the model."""
         self.restart_button.hide()
-        if self._active is not None:
-            return
-        if self.session.worker_pid is None or self._last_loaded is None:
-            self._start_load(self.settings.choice())
+        self.progress.setRange(0, 0)
+        self._set_status("restarting the vision worker…")
+        if self.session.model is None:
+            self.load_model()
         else:
-            self._active = "load"
-            self._loading = self._last_loaded
-            self.progress.setRange(0, 0)
-            self._set_status("restarting the vision worker…")
             self.session.restart()
         self._update_buttons()
 
@@ -267,55 +153,44 @@ class ClassifyPage(QWidget):
     @property
     def is_running(self) -> bool:
         """True while a load or a request is in flight or queued."""
-        return self._active is not None or bool(self._queue)
+        return self.session.busy
 
-    # --- queue ---------------------------------------------------------------------------------
+    # --- requests ------------------------------------------------------------------------------
+    def _uses(self, choice: LoadChoice) -> bool:
+        return self.session.uses(choice.model, choice.device, choice.options())
+
     def _request(self, op: str, params: dict[str, Any]) -> None:
-        request = _Request(op, params, self.settings.choice())
-        self._last_request = request
-        self._queue.append(request)
-        if self._active is not None:
+        # The model service loads the chosen model first when needed and queues behind a running request.
+        choice = self.settings.choice()
+        waits = self.session.busy
+        if not self._uses(choice):
+            self._use(choice)
+        self._last_request = (op, params)
+        if waits:
             self._set_status(f"queued: {op} (waiting for the current run)")
-        self._pump()
-
-    def _pump(self) -> None:
-        if self._active is not None or not self._queue or self._closed:
-            self._update_buttons()
-            return
-        request = self._queue[0]
-        if self._loaded_choice != request.choice or not self.session.is_loaded:
-            self._start_load(request.choice)
         else:
-            self._queue.pop(0)
-            self._start_run(request)
+            self._on_started(op)  # nothing runs before it: clear the last results now, not after the load
+        self.session.run(op, params)
         self._update_buttons()
 
-    def _start_load(self, choice: LoadChoice) -> None:
-        self._active = "load"
-        self._loading = choice
+    def _on_started(self, op: str) -> None:
+        if op not in ("classify", "eval"):
+            return
+        self._stream_op = op
+        self._buffer.clear()
+        self.performance.reset()
         self.progress.setRange(0, 0)
-        self._set_status(f"loading {choice.model} ({choice.backend}, {choice.precision}) on {choice.device}…")
-        self.session.load(choice.model, choice.device, choice.options(), model_id=choice.model)
-
-    def _start_run(self, request: _Request) -> None:
-        self._active = request
-        if request.op in ("classify", "eval"):
-            self._stream_op = request.op
-            self._buffer.clear()
-            self.performance.reset()
-            self.progress.setRange(0, 0)
-            if request.op == "classify":
-                self.results.clear()
-                self.hint.hide()
-                self.tabs.setCurrentIndex(RESULTS_TAB)
-            else:
-                self._eval_counts = [0, 0, 0]
-                self.eval_panel.clear()
-                self.eval_panel.show_progress(0, 0, 0)
-                self.tabs.setCurrentIndex(EVAL_TAB)
-            self._tick.start()
-            self._set_status("classifying…" if request.op == "classify" else "evaluating…")
-        self.session.run(request.op, request.params, record=request.record)
+        if op == "classify":
+            self.results.clear()
+            self.hint.hide()
+            self.tabs.setCurrentIndex(RESULTS_TAB)
+        else:
+            self._eval_counts = [0, 0, 0]
+            self.eval_panel.clear()
+            self.eval_panel.show_progress(0, 0, 0)
+            self.tabs.setCurrentIndex(EVAL_TAB)
+        self._tick.start()
+        self._set_status("classifying…" if op == "classify" else "evaluating…")
 
     # --- session signals -----------------------------------------------------------------------
     def _on_load_progress(self, fraction: float, message: str) -> None:
@@ -328,23 +203,15 @@ class ClassifyPage(QWidget):
             self._set_status(f"loading: {message}")
 
     def _on_loaded(self, info: dict[str, Any]) -> None:
-        self._loaded_choice = self._last_loaded = self._loading
-        self._active = None
         self.model_info = dict(info)
-        self.card = {}
-        self.card_view.setHtml(card_html(self.model_info))
+        self.card_view.setHtml(card_html(self.model_info, self.card))
         self.restart_button.hide()
         self._finish_progress()
         self._set_status(f"loaded {info.get('name', '')} on {info.get('backend')} {info.get('precision')} "
                          f"· {info.get('device')} in {float(info.get('load_s', 0)):.1f} s")
-        if not any(r.op == "card" for r in self._queue) and self._loaded_choice is not None:
-            self._queue.insert(0, _Request("card", {}, self._loaded_choice, record=False))
-        self._pump()
 
     def _on_load_failed(self, kind: str, message: str) -> None:
-        self._active = None
-        self._loaded_choice = None
-        self._queue.clear()
+        self.session.cancel()  # what waits for this model would fail the same way
         self._finish_progress()
         self._set_status(f"could not load the model ({kind}): {message}", error=True)
         self.run_finished.emit("load", "failed")
@@ -360,14 +227,16 @@ class ClassifyPage(QWidget):
             self.progress.setFormat("%v / %m images")
 
     def _on_finished(self, outcome: RunOutcome) -> None:
-        request = self._active if isinstance(self._active, _Request) else None
-        self._active = None
         self._flush(final=True)
         if self._tick.isActive():
             self._tick.stop()
             self.performance.finish()
         self._finish_progress()
-        op = request.op if request else "?"
+        op = outcome.op or "?"
+        if outcome.phase == "load":  # the model never loaded: _on_load_failed or _on_crashed said why
+            self.run_finished.emit(op, outcome.status)
+            self._update_buttons()
+            return
         result = dict(outcome.result or {})
         if op == "card" and outcome.ok:
             self.card = result
@@ -379,7 +248,7 @@ class ClassifyPage(QWidget):
         if outcome.status == "failed" and op not in ("classify", "eval"):
             self._set_status(f"{op} failed: {outcome.error}", error=True)
         self.run_finished.emit(op, outcome.status)
-        self._pump()
+        self._update_buttons()
 
     def _classify_done(self, outcome: RunOutcome, result: dict[str, Any]) -> None:
         self.last_result = result
@@ -410,10 +279,6 @@ class ClassifyPage(QWidget):
             self._set_status(f"evaluation failed: {outcome.error}", error=True)
 
     def _on_crashed(self, reason: str) -> None:
-        if self._active == "load":
-            self._active = None
-        self._queue.clear()
-        self._loaded_choice = None
         self._finish_progress()
         self._set_status(f"the vision worker stopped: {reason}", error=True)
         self.restart_button.show()
@@ -465,15 +330,14 @@ class ClassifyPage(QWidget):
     # --- helpers -------------------------------------------------------------------------------
     def _finish_progress(self) -> None:
         self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self._active is None else 0)
+        self.progress.setValue(0 if self.session.busy else 1)
         self.progress.setFormat("%p%")
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status_row.show_status(text, error)
 
     def _update_buttons(self) -> None:
-        running = self._active is not None
-        self.cancel_button.setEnabled(running or bool(self._queue))
+        self.cancel_button.setEnabled(self.session.busy)
         self.run_again_button.setEnabled(self._last_request is not None)
         self.export_button.setEnabled(self.results.rowCount() > 0 or self.eval_panel.result is not None)
 
@@ -500,59 +364,6 @@ class ClassifyPage(QWidget):
         self._set_status(f"exported {path}")
         self.exported.emit(path)
 
-    # --- file dialogs and drops ----------------------------------------------------------------
-    def _open_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Classify images", self._last_dir(), IMAGE_FILTER)
-        if paths:
-            self._remember_dir(paths[0])
-            self.classify(paths)
-
-    def _open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Classify a folder", self._last_dir())
-        if folder:
-            self._remember_dir(folder)
-            self.classify([folder])
-
-    def _open_eval_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Evaluate a labelled folder", self._last_dir())
-        if folder:
-            self._remember_dir(folder)
-            self.evaluate(folder)
-
-    def _export_dialog(self) -> None:
-        evaluation = self.tabs.currentIndex() == EVAL_TAB and self.eval_panel.result is not None
-        title = "Export the evaluation" if evaluation else "Export the results"
-        path, chosen = QFileDialog.getSaveFileName(self, title, str(Path(self._last_dir()) / (
-            "evaluation.csv" if evaluation else "classified.csv")), "CSV (*.csv);;JSON (*.json)")
-        if not path:
-            return
-        if not Path(path).suffix:
-            path += ".json" if "json" in chosen.lower() else ".csv"
-        if evaluation:
-            self.export_evaluation(path)
-        else:
-            self.export_results(path)
-
-    def _last_dir(self) -> str:
-        return str(self.context.settings.value("classify/last_dir", str(Path.home())))
-
-    def _remember_dir(self, path: str) -> None:
-        folder = path if Path(path).is_dir() else str(Path(path).parent)
-        self.context.settings.setValue("classify/last_dir", folder)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Accept drags that carry local files or folders."""
-        if dropped_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        """Classify what was dropped."""
-        paths = dropped_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self._remember_dir(paths[0])
-            self.classify(paths)
-
     # --- lifecycle -----------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop timers and background work, and close the worker."""
@@ -562,7 +373,6 @@ class ClassifyPage(QWidget):
         self.context.settings.setValue("classify/splitter", self.splitter.saveState())
         self._tick.stop()
         self.performance.stop()
-        self._queue.clear()
         if self._thumb_task is not None:
             self._thumb_task.cancel()
             self._thumb_task.finished.wait(5)
