@@ -31,7 +31,7 @@ gui: $(STAMP)
 	$(VENV)/bin/workbench gui
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check core app engines ui tests bench
+	$(VENV)/bin/ruff check core app engines server ui tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

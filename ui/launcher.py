@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from app.cli import main as cli_main
 
-    return cli_main(args, extra_modules=("ui.command",))
+    return cli_main(args, extra_modules=("ui.command", "server.cli"))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 from engines.base import EngineError, ErrorKind, RunContext
 from engines.llm.chat_template import ChatFormat, resolve_chat_format
 from engines.llm.generation import CountingDraft, generate_stream
+from engines.llm.grammar import build_grammar
 from engines.llm.loader import Loaded, load_model
 from engines.llm.native_log import shared_log
 from engines.llm.options import parse_load_options
@@ -56,7 +57,8 @@ class LlamaEngine:
         handler = {
             "chat": self._op_chat, "complete": self._op_complete, "tokenize": self._op_tokenize,
             "count": self._op_count, "info": self._op_info, "bench": self._op_bench,
-            "quantize": self._op_quantize, "quality": self._op_quality,
+            "quantize": self._op_quantize, "quality": self._op_quality, "embed": self._op_embed,
+            "detokenize": self._op_detokenize,
         }.get(op)
         if handler is None:
             raise EngineError(ErrorKind.BAD_INPUT, f"the llm engine has no op {op!r}")
@@ -133,10 +135,13 @@ class LlamaEngine:
         draft = None
         if self.loaded.draft is not None and params.get("speculative", True):
             draft = CountingDraft(self.loaded.draft)
+        logprobs = _logprobs(params)
+        if logprobs is not None:
+            draft = None  # the logits row read per token must be the one the token was sampled from
         generation = generate_stream(
             self.loaded.llm, tokens, sampling, ctx, t_request=t_request,
             cache_prompt=bool(params.get("cache_prompt", True)), draft=draft,
-            emit=bool(params.get("stream", True)),
+            emit=bool(params.get("stream", True)), grammar=build_grammar(params), logprobs=logprobs,
         )
         result = generation.result()
         result["sampling"] = sampling.to_dict()
@@ -165,6 +170,19 @@ class LlamaEngine:
                               special=bool(params.get("special", False)))
         pieces = [llm.detokenize([t]).decode("utf-8", "replace") for t in tokens[:_MAX_TOKENIZE_PIECES]]
         return {"tokens": tokens, "pieces": pieces, "count": len(tokens)}
+
+    def _op_embed(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        from engines.llm.embedding import embed
+
+        return embed(self.loaded, params)
+
+    def _op_detokenize(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
+        tokens = params.get("tokens")
+        n_vocab = int(self.loaded.llm.n_vocab())
+        if not isinstance(tokens, list) or not all(isinstance(t, int) and 0 <= t < n_vocab for t in tokens):
+            raise EngineError(ErrorKind.BAD_INPUT, f"detokenize needs 'tokens': ids in 0..{n_vocab - 1}")
+        text = self.loaded.llm.detokenize(tokens).decode("utf-8", "replace")
+        return {"text": text, "count": len(tokens)}
 
     def _op_count(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
         if "messages" in params or ("prompt" in params and params.get("chat", self._chat is not None)):
@@ -213,3 +231,14 @@ class LlamaEngine:
         from engines.llm.quality import run_quality
 
         return run_quality(self.loaded.llm, params, ctx, self._facts)
+
+
+def _logprobs(params: Mapping[str, Any]) -> int | None:
+    """How many alternatives to report per token (None: no log-probabilities at all)."""
+    value = params.get("logprobs")
+    if value is None or value is False:
+        return None
+    top = 0 if value is True else value
+    if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+        raise EngineError(ErrorKind.BAD_INPUT, f"logprobs must be true or a whole number 0..20, not {value!r}")
+    return top

@@ -38,6 +38,7 @@ class Generation:
     drafted: int = 0
     accepted: int = 0
     token_ids: list[int] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] | None = None  # per token, when the request asked for them
 
     def metrics(self) -> dict[str, float]:
         """TTFT, TPOT, ITL percentiles, tokens/s (definitions in :mod:`core.metrics`) and context use."""
@@ -71,9 +72,12 @@ class Generation:
 
     def result(self) -> dict[str, Any]:
         """The engine result: text, stop reason, metrics and series."""
-        return {"text": self.text, "stop_reason": self.stop_reason, "metrics": self.metrics(),
-                "series": self.series(), "prompt_tokens": self.prompt_tokens,
-                "gen_tokens": len(self.token_times), "context_used": self.context_used, "n_ctx": self.n_ctx}
+        out = {"text": self.text, "stop_reason": self.stop_reason, "metrics": self.metrics(),
+               "series": self.series(), "prompt_tokens": self.prompt_tokens,
+               "gen_tokens": len(self.token_times), "context_used": self.context_used, "n_ctx": self.n_ctx}
+        if self.logprobs is not None:
+            out["logprobs"] = self.logprobs
+        return out
 
 
 class CountingDraft:
@@ -170,8 +174,13 @@ def cached_prefix(llm: Any, tokens: Sequence[int]) -> int:
 def generate_stream(
     llm: Any, prompt_tokens: Sequence[int], sampling: SamplingParams, ctx: RunContext, *,
     t_request: float, cache_prompt: bool = True, draft: CountingDraft | None = None, emit: bool = True,
+    grammar: Any = None, logprobs: int | None = None,
 ) -> Generation:
-    """Generate until EOS, a stop string, max_tokens, a full context or a stop request."""
+    """Generate until EOS, a stop string, max_tokens, a full context or a stop request.
+
+    ``grammar`` (a ``llama_cpp.LlamaGrammar``) constrains the tokens; ``logprobs`` (0..20) records each
+    chosen token's log-probability and that many alternatives, from the logits it was sampled from.
+    """
     import llama_cpp
 
     n_ctx = int(llm.n_ctx())
@@ -198,13 +207,15 @@ def generate_stream(
     pending_draft: list[int] = []
     accepted = 0
     t_decode_start = perf_counter()
+    token_logprobs: list[dict[str, Any]] = []
     if draft is None:
         # The same tokens as Llama.generate without its full-vocabulary penalty scan (engines/llm/token_loop.py).
         tokens = generate_tokens(llm, prompt, top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
-                                 temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty)
+                                 temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, grammar=grammar)
     else:  # drafts are verified over several positions at once, which only Llama.generate does
         tokens = llm.generate(prompt, top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
-                              temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, reset=True)
+                              temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, reset=True,
+                              grammar=grammar)
     try:
         for token in tokens:
             t = perf_counter()
@@ -225,10 +236,17 @@ def generate_stream(
             token_ids.append(token)
             text, hit = matcher.feed(decoder.decode(token))
             parts.append(text)
+            entry = None
+            if logprobs is not None:
+                entry = token_logprob(llm, decoder, token, logprobs)
+                token_logprobs.append(entry)
             if emit:
                 # One message per token, even when its text is held back (half a UTF-8 character, the
                 # start of a stop string, a special token): live token counters stay exact.
-                partial({"text": text, "t": t, "n": len(token_ids)})
+                data: dict[str, Any] = {"text": text, "t": t, "n": len(token_ids)}
+                if entry is not None:
+                    data["logprob"] = entry
+                partial(data)
             if hit:
                 stop_reason = "stop"
                 break
@@ -251,5 +269,34 @@ def generate_stream(
         text="".join(parts), stop_reason=stop_reason, token_times=token_times, t_request=t_request,
         t_decode_start=t_decode_start, prompt_tokens=len(prompt), prompt_cached=cached, n_ctx=n_ctx,
         context_used=len(prompt) + len(token_ids), drafted=draft.proposed if draft else 0, accepted=accepted,
-        token_ids=token_ids,
+        token_ids=token_ids, logprobs=token_logprobs if logprobs is not None else None,
     )
+
+
+def token_logprob(llm: Any, decoder: PieceDecoder, token: int, top: int) -> dict[str, Any]:
+    """The chosen token's log-probability and the ``top`` likeliest tokens, from the last decoded logits.
+
+    The raw logits (before temperature and the sampler chain), as OpenAI reports them; without
+    ``logits_all`` llama.cpp keeps only the last output row, which is the one this token was sampled from.
+    """
+    import llama_cpp
+    import numpy as np
+
+    n_vocab = int(llm.n_vocab())
+    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+    peak = logits.max()
+    log_z = peak + np.log(np.exp(logits - peak).sum())
+
+    def describe(tid: int) -> dict[str, Any]:
+        raw = decoder.piece_bytes(tid)
+        return {"token": raw.decode("utf-8", "replace"), "id": tid, "logprob": float(logits[tid] - log_z),
+                "bytes": list(raw)}
+
+    entry = describe(token)
+    if top > 0:
+        best = np.argpartition(-logits, top)[:top]
+        entry["top_logprobs"] = [describe(int(t)) for t in best[np.argsort(-logits[best])]]
+    else:
+        entry["top_logprobs"] = []
+    return entry

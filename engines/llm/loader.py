@@ -100,6 +100,9 @@ def load_model(path: str, device: str, options: LoadOptions, log: NativeLog, *,
                 use_mmap=options.use_mmap, use_mlock=options.use_mlock,
                 # Draft verification samples at several positions, which needs logits for every token.
                 logits_all=draft is not None, draft_model=draft, verbose=True,
+                embedding=options.embedding,
+                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN if options.embedding
+                else llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED,
             )
     except (ValueError, RuntimeError) as exc:
         raise _explain_failure(info, log.since(), exc) from exc

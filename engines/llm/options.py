@@ -36,6 +36,7 @@ class LoadOptions:
     prompt_lookup_ngram: int = 2
     force: bool = False  # load even when the memory estimate says it will not fit
     memory_limit: int | None = None  # bytes the model may use (below what is free); None: all free RAM
+    embedding: bool = False  # embedding mode (mean pooling): the ``embed`` op instead of generation
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for results and the history."""
@@ -44,7 +45,7 @@ class LoadOptions:
 
 _INT_FIELDS = {"n_ctx", "threads", "threads_batch", "n_batch", "n_ubatch", "seed", "prompt_lookup",
                "prompt_lookup_ngram", "memory_limit"}
-_BOOL_FIELDS = {"flash_attn", "use_mmap", "use_mlock", "force"}
+_BOOL_FIELDS = {"flash_attn", "use_mmap", "use_mlock", "force", "embedding"}
 _ALIASES = {"ctx": "n_ctx", "context": "n_ctx", "context_length": "n_ctx", "n_threads": "threads",
             "n_gpu_layers": "gpu_layers", "ngl": "gpu_layers", "type_k": "cache_type_k",
             "type_v": "cache_type_v", "mmap": "use_mmap", "mlock": "use_mlock", "draft": "prompt_lookup"}

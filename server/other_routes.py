@@ -1,0 +1,100 @@
+"""Health, the model list, and the small JSON APIs of the vision and Bayes engines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.model_refs import UnknownModel, resolve_model_ref
+from server.context import ServerContext, json_body
+from server.errors import ApiError
+from server.llm_routes import _call
+from server.openai_params import bad
+
+MAX_TOPK = 100
+
+
+def _list_models(loaded_paths: set[str]) -> list[dict[str, Any]]:
+    from app.models.registry import Registry
+
+    with Registry() as registry:
+        records = registry.list()
+    out = []
+    for record in records:
+        path = record.path
+        if not path:
+            with contextlib.suppress(UnknownModel):
+                path = str(resolve_model_ref(record.id, record.kind))
+        out.append({"id": record.id, "object": "model", "created": int(record.added_at or 0),
+                    "owned_by": "workbench", "kind": record.kind, "format": record.format,
+                    "loaded": bool(path) and path in loaded_paths})
+    return out
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    """Health, models, classify and Bayes routes bound to ``ctx``."""
+    api = APIRouter()
+
+    @api.get("/health")
+    async def health() -> Response:
+        slots = ctx.service.slots()
+        return JSONResponse({"status": "ok", "models_loaded": sum(s.state == "loaded" for s in slots),
+                             "requests_in_flight": len(ctx.activity.live()), "time": time.time()})
+
+    @api.get("/v1/models")
+    async def models() -> Response:
+        loaded = {s.key.model for s in ctx.service.slots() if s.state == "loaded"}
+        return JSONResponse({"object": "list", "data": await asyncio.to_thread(_list_models, loaded)})
+
+    @api.post("/v1/classify")
+    async def classify(request: Request) -> Response:
+        model = request.query_params.get("model") or "efficientnet-lite0"
+        try:
+            topk = int(request.query_params.get("top_k", "5"))
+        except ValueError:
+            raise bad("top_k must be a whole number", "top_k") from None
+        if not 1 <= topk <= MAX_TOPK:
+            raise bad(f"top_k must be within 1..{MAX_TOPK}", "top_k")
+        data = await request.body()
+        if not data:
+            raise bad("send the image file's bytes as the request body", "body")
+        path = await ctx.resolve(model, "vision")
+        handle, image = tempfile.mkstemp(prefix="workbench-api-", suffix=".img")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            result = await _call(ctx, request, path, model, "classify", {"paths": [image], "topk": topk},
+                                 options={}, engine="vision")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(image)
+        result.pop("series", None)
+        return JSONResponse({"model": model, **result})
+
+    @api.post("/v1/bayes/query")
+    async def bayes(request: Request) -> Response:
+        body = await json_body(request)
+        network = body.get("network") or body.get("model") or "alarm"
+        if not isinstance(network, str):
+            raise bad("'network' must be a network name or file", "network")
+        path = await ctx.resolve(network, "bayes")
+        params: dict[str, Any] = {k: body[k] for k in ("evidence", "soft_evidence", "targets", "method", "samples", "seed")
+                  if k in body}
+        try:
+            result = await _call(ctx, request, path, network, "query", params, options={}, engine="bayes")
+        except ApiError as exc:
+            if exc.status == 500 and "not" in exc.message and "network" in exc.message:
+                raise ApiError(404, exc.message, param="network") from exc
+            raise
+        result.pop("series", None)
+        return JSONResponse({"network": network, **result})
+
+    return api
