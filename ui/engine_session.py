@@ -32,6 +32,7 @@ class EngineSession(QObject):
     crashed = Signal(str)  # human reason, with the end of the worker's stderr
     busy_changed = Signal(bool)
     started = Signal(str)  # op: a request left the queue and the engine began it
+    _ticket_finished = Signal(object, object, bool)  # ticket, outcome, was a load (delivered on the UI thread)
 
     def __init__(self, engine_id: str, history: History, parent: QObject | None = None,
                  service: ModelService | None = None) -> None:
@@ -47,6 +48,7 @@ class EngineSession(QObject):
         self.device = "cpu"
         self.options: dict[str, Any] = {}
         self.threads: int | None = None
+        self._ticket_finished.connect(self._on_ticket_finished)
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -97,15 +99,30 @@ class EngineSession(QObject):
         """True when the next request goes to this model, device and options."""
         return (self.model, self.device, self.options) == (str(model), device, dict(options or {}))
 
-    def run(self, op: str, params: Mapping[str, Any] | None = None, *, record: bool = True) -> None:
-        """Run ``op`` on the page's model in the background; watch ``partial``/``progress``/``finished``."""
+    def run(self, op: str, params: Mapping[str, Any] | None = None, *, record: bool = True,
+            replace_queued: bool = False, front: bool = False) -> int:
+        """Run ``op`` on the page's model in the background; watch ``partial``/``progress``/``finished``.
+
+        ``replace_queued`` drops this page's requests of the same op that have not started (only the newest
+        counts, e.g. evidence clicked quickly); ``front`` puts the request before the waiting ones. Returns
+        how many waiting requests were replaced.
+        """
         if self.model is None:
             self.finished.emit(RunOutcome("", RunStatus.FAILED, error="no model is loaded", error_kind="bad_input"))
-            return
+            return 0
+        replaced = 0
+        if replace_queued:
+            with self._lock:
+                waiting = [t for t in self._tickets if t.op == op and t.state == "queued"]
+            for ticket in waiting:
+                ticket.cancel()
+                replaced += 1
         model = self.model
         self._track(lambda on_event: self.service.submit(
             self.engine_id, model, op, dict(params or {}), device=self.device, options=self.options,
-            threads=self.threads, record=record, model_id=self.model_id, on_event=on_event), load=False)
+            threads=self.threads, record=record, model_id=self.model_id, on_event=on_event, front=front),
+            load=False)
+        return replaced
 
     def _track(self, submit: Any, *, load: bool) -> None:
         holder: dict[str, Ticket] = {}
@@ -145,20 +162,24 @@ class EngineSession(QObject):
         elif isinstance(event, Progress) and not load:
             self.progress.emit(event.done, -1.0 if event.total is None else event.total, event.message)
         elif isinstance(event, Finished):
-            with self._lock:
-                if ticket not in self._tickets:
-                    return
-                self._tickets.remove(ticket)
-                still_busy = bool(self._tickets)
-            outcome = event.outcome
-            if not still_busy:
-                self.busy_changed.emit(False)
-            if outcome.status == RunStatus.CRASHED:
-                self.crashed.emit(outcome.error or "the engine worker died")
-            elif outcome.phase == "load" and outcome.status == RunStatus.FAILED:
-                self.load_failed.emit(outcome.error_kind or "internal", outcome.error or "")
-            if not load:
-                self.finished.emit(outcome)
+            # Handled on the UI thread, after the signals this request sent before: ``busy`` turns false
+            # only once the page has seen them all.
+            self._ticket_finished.emit(ticket, event.outcome, load)
+
+    def _on_ticket_finished(self, ticket: Ticket, outcome: RunOutcome, load: bool) -> None:
+        with self._lock:
+            if ticket not in self._tickets:
+                return
+            self._tickets.remove(ticket)
+            still_busy = bool(self._tickets)
+        if not still_busy:
+            self.busy_changed.emit(False)
+        if outcome.status == RunStatus.CRASHED:
+            self.crashed.emit(outcome.error or "the engine worker died")
+        elif outcome.phase == "load" and outcome.status == RunStatus.FAILED:
+            self.load_failed.emit(outcome.error_kind or "internal", outcome.error or "")
+        if not load:
+            self.finished.emit(outcome)
 
     def cancel(self) -> None:
         """Stop this page's requests (a running one is killed if it does not stop within the grace period)."""

@@ -86,24 +86,24 @@ class ModelService:
     def submit(self, engine: str, model: str, op: str, params: Mapping[str, Any] | None = None, *,
                device: str = "cpu", options: Mapping[str, Any] | None = None, threads: int | None = None,
                record: bool = True, model_id: str | None = None, tags: tuple[str, ...] = (),
-               on_event: Callable[[TicketEvent], None] | None = None) -> Ticket:
-        """Queue ``op`` on ``model``; raises :class:`ServiceBusy` when that model's queue is full."""
+               on_event: Callable[[TicketEvent], None] | None = None, front: bool = False) -> Ticket:
+        """Queue ``op`` on ``model`` (``front``: ahead of the waiting ones); raises :class:`ServiceBusy` when full."""
         return self._enqueue(engine, model, device, op, params or {}, options, threads, record, model_id, tags,
-                             on_event)
+                             on_event, front)
 
     def load(self, engine: str, model: str, *, device: str = "cpu", options: Mapping[str, Any] | None = None,
              threads: int | None = None, on_event: Callable[[TicketEvent], None] | None = None) -> Ticket:
         """Load ``model`` now (it would load on first use anyway); the outcome's result is the model info."""
-        return self._enqueue(engine, model, device, None, {}, options, threads, False, None, (), on_event)
+        return self._enqueue(engine, model, device, None, {}, options, threads, False, None, (), on_event, False)
 
     def _enqueue(self, engine: str, model: str, device: str, op: str | None, params: Mapping[str, Any],
                  options: Mapping[str, Any] | None, threads: int | None, record: bool, model_id: str | None,
-                 tags: tuple[str, ...], on_event: Callable[[TicketEvent], None] | None) -> Ticket:
+                 tags: tuple[str, ...], on_event: Callable[[TicketEvent], None] | None, front: bool) -> Ticket:
         key = SlotKey(engine, str(model), device)
         spec = LoadSpec(dict(options or {}), threads)
         ticket = Ticket(key, spec, op, params, record=record, model_id=model_id, tags=tags, on_event=on_event)
         slot = self._slot(key, spec)
-        if not slot.enqueue(ticket):
+        if not slot.enqueue(ticket, front=front):
             raise ServiceBusy(key, slot.queued)
         return ticket
 

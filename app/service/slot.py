@@ -95,20 +95,25 @@ class Slot:
         return int(size * _LOAD_OVERHEAD)
 
     # --- queue -------------------------------------------------------------------------------------
-    def enqueue(self, ticket: Ticket) -> bool:
-        """Add a request; False when the queue is full."""
+    def enqueue(self, ticket: Ticket, *, front: bool = False) -> bool:
+        """Add a request (``front``: before the waiting ones); False when the queue is full."""
         with self._cond:
             if self._closing:
                 raise RuntimeError("this model slot is closed")
             if len(self._queue) >= self.queue_limit:
                 return False
             ticket._on_cancel = self._drop
-            self._queue.append(ticket)
-            ahead = len(self._queue) - 1 + len(self._running)
+            if front:
+                self._queue.appendleft(ticket)
+            else:
+                self._queue.append(ticket)
+            ahead = self._queue.index(ticket) + len(self._running)
             self._cond.notify()
         if ahead:
             ticket.ahead = ahead
             ticket.deliver(Queued(ticket.id, ahead))
+        if front:
+            self._announce_positions()
         self._notify(self)
         return True
 
@@ -195,6 +200,12 @@ class Slot:
                            or (self.loaded_spec is not None and self.loaded_spec.threads != ticket.load.threads))
             if not new_process and self.state == "ready" and ticket.load.same_as(self.loaded_spec):
                 return None
+            if client is not None and not client.alive and self.state == "ready":
+                # The worker died between requests: nobody was waiting to hear it, so say it now.
+                self.state, self.reason = "crashed", _exit_words(client)
+                self._notify(self)
+                ticket.deliver(Loading(ticket.id, -1.0, f"the engine worker had stopped ({self.reason}); "
+                                                        "starting a new one"))
             if self._running_others(ticket):
                 # Reloading under requests that are still running would change their model mid-answer.
                 self._wait_alone(ticket)
@@ -271,6 +282,14 @@ class Slot:
             self.client, self.info, self.loaded_spec, self.memory_bytes = None, {}, None, 0
             self.state = "closed"
         self._notify(self)
+
+
+def _exit_words(client: EngineClient) -> str:
+    from app.errors import describe_exit
+
+    process = getattr(client, "_process", None)
+    exitcode = getattr(process, "exitcode", None) if process is not None else None
+    return describe_exit(exitcode)[1]
 
 
 def _rss(pid: int | None) -> int:

@@ -1,9 +1,9 @@
 """The Bayes page: a network drawn as a graph with posterior bars; click states to observe them.
 
-The network lives in a warm bayes worker behind an :class:`EngineSession`. One request runs at a time;
-evidence changes made while a query runs replace each other, so only the newest evidence set is queried
-next (rapid clicks cost one extra query, not one per click). Queries go before MPE/MAP/VOI requests.
-The layout is computed on the task runner, never on the UI thread.
+The network lives in a warm bayes worker slot of the model service, behind an :class:`EngineSession`. One
+request runs at a time; a query replaces the query still waiting, so only the newest evidence set is
+queried next (rapid clicks cost one extra query, not one per click), and queries go before waiting
+MPE/MAP/VOI requests. The layout is computed on the task runner, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -73,12 +73,8 @@ class BayesPage(QWidget):
         self.last_query: dict[str, Any] = {}
         self.network = ""
         self._scene_network = ""
-        self._active: str | None = None  # op in flight, "load", or None
-        self._sent_evidence: EvidenceSet | None = None
-        self._pending_evidence: EvidenceSet | None = None
-        self._sent_at = 0.0
-        self._pending_query: dict[str, Any] | None = None
-        self._pending_ops: list[tuple[str, dict[str, Any]]] = []
+        self._started_at = 0.0
+        self._queries_waiting = 0  # submitted queries not finished yet (at most one waits, one runs)
         self.queries_sent = 0
         self.queries_coalesced = 0
         self._closed = False
@@ -162,6 +158,7 @@ class BayesPage(QWidget):
         self.panel.voi_clicked.connect(self.run_voi)
         self.panel.node_activated.connect(self.centre_on)
         session = self.session
+        session.started.connect(self._on_started)
         session.load_progress.connect(self._on_load_progress)
         session.loaded.connect(self._on_loaded)
         session.load_failed.connect(self._on_load_failed)
@@ -180,8 +177,7 @@ class BayesPage(QWidget):
         self.evidence = EvidenceSet()
         self._good_evidence = EvidenceSet()
         self.last_query = {}
-        self._pending_query = None
-        self._pending_ops.clear()
+        self.session.cancel()  # what waits was meant for the previous network
         self._start_load()
 
     def toggle_evidence(self, node: str, state: str) -> None:
@@ -225,16 +221,10 @@ class BayesPage(QWidget):
     def restart_worker(self) -> None:
         """Start a fresh worker after a crash; the network is reloaded and the evidence kept."""
         self.restart_button.hide()
-        if self._active is not None:
-            return
-        if self.session.worker_pid is None:
-            self._start_load()
-            return
-        self._active = "load"
         self.progress.setRange(0, 0)
         self.progress.show()
         self._set_status("restarting the bayes worker…")
-        self.session.restart()
+        self._start_load()
 
     def method(self) -> str:
         """The chosen inference method id (jt, ve, lw, gibbs)."""
@@ -243,15 +233,10 @@ class BayesPage(QWidget):
     @property
     def is_busy(self) -> bool:
         """True while something is in flight or waiting."""
-        return self._active is not None or self._pending_query is not None or bool(self._pending_ops)
+        return self.session.busy
 
     # --- requests ----------------------------------------------------------------------------------
     def _start_load(self) -> None:
-        if self._active is not None:
-            # The worker is busy: load after the current request (a newer choice replaces this one).
-            self._pending_ops = [(op, p) for op, p in self._pending_ops if op != "load"] + [("load", {})]
-            return
-        self._active = "load"
         self.progress.setRange(0, 0)
         self.progress.show()
         self._set_status(f"loading {self.network} on {self.device.current_device()}…")
@@ -264,47 +249,27 @@ class BayesPage(QWidget):
         self._request_query()
 
     def _request_query(self) -> None:
-        # Not gated on a live worker: a query to a dead one reports the crash (and offers the restart).
-        if not self.info and self._active != "load":
+        # Not gated on a live worker: the service restarts a dead one for the query.
+        if not self.info and not self.session.busy:
             return
-        if self._pending_query is not None:
-            self.queries_coalesced += 1
-        self._pending_query = dict(posterior_question(self.evidence.hard, self.evidence.soft,
-                                                      method=self.method()).params)
-        self._pending_evidence = self.evidence.copy()
+        params = dict(posterior_question(self.evidence.hard, self.evidence.soft, method=self.method()).params)
+        replaced = self.session.run("query", params, record=RECORD_QUERIES, replace_queued=True, front=True)
+        self.queries_coalesced += replaced
+        self.queries_sent += 1 - replaced
+        self._queries_waiting += 1 - replaced
         if not self._stale_timer.isActive():
             self._stale_timer.start()
-        self._pump()
 
     def _queue_op(self, op: str, params: dict[str, Any]) -> None:
-        if not self.info and self._active != "load":
+        if not self.info and not self.session.busy:
             self._set_status("no network is loaded", error=True)
             return
-        self._pending_ops.append((op, params))
-        self._pump()
+        self.session.run(op, params, record=op != "info")
 
-    def _pump(self) -> None:
-        """Start the next request: a waiting load first, then the newest query, then MPE/MAP/VOI/info."""
-        if self._active is not None or self._closed:
-            return
-        if any(op == "load" for op, _ in self._pending_ops):
-            self._pending_ops = [(op, p) for op, p in self._pending_ops if op != "load"]
-            self._start_load()
-        elif self._pending_query is not None:
-            params, self._pending_query = self._pending_query, None
-            self._sent_evidence = self._pending_evidence
-            self._send("query", params, record=RECORD_QUERIES)
-            self.queries_sent += 1
-        elif self._pending_ops:
-            op, params = self._pending_ops.pop(0)
-            self._send(op, params, record=op != "info")
-
-    def _send(self, op: str, params: dict[str, Any], record: bool) -> None:
-        self._active = op
-        self._sent_at = time.perf_counter()
+    def _on_started(self, op: str) -> None:
+        self._started_at = time.perf_counter()
         if op in ("mpe", "map", "voi"):
             self._set_status(f"running {op.upper()}…")
-        self.session.run(op, params, record=record)
 
     # --- session signals ---------------------------------------------------------------------------
     def _on_load_progress(self, fraction: float, message: str) -> None:
@@ -318,7 +283,6 @@ class BayesPage(QWidget):
             self.progress.setValue(int(done))
 
     def _on_loaded(self, info: dict[str, Any]) -> None:
-        self._active = None
         self.restart_button.hide()
         self.info = dict(info)
         self._finish_progress()
@@ -329,29 +293,28 @@ class BayesPage(QWidget):
         if self._scene_network == str(info.get("path")) and self.scene.nodes:
             self._request_query()  # a restart: same network, keep the drawing and the evidence
         else:
-            self._pending_ops.insert(0, ("info", {}))
-            self._pump()
+            self.session.run("info", {}, record=False, front=True)
 
     def _on_load_failed(self, kind: str, message: str) -> None:
-        self._active = None
+        self.session.cancel()  # what waits for this network would fail the same way
         self._finish_progress()
         self._set_status(f"could not load {self.network} ({kind}): {message}", error=True)
         self.request_finished.emit("load", "failed")
-        self._pump()
 
     def _on_crashed(self, reason: str) -> None:
-        if self._active == "load":
-            self._active = None
-        self._pending_query = None
-        self._pending_ops.clear()
         self._finish_progress()
         self._set_status(f"the bayes worker stopped: {reason}", error=True)
         self.restart_button.show()
 
     def _on_finished(self, outcome: RunOutcome) -> None:
-        op, self._active = self._active or "?", None
-        round_trip = time.perf_counter() - self._sent_at
-        self.progress.hide()
+        op = outcome.op or "?"
+        if op == "query":
+            self._queries_waiting = max(0, self._queries_waiting - 1)
+        if outcome.status == "cancelled" and not outcome.run_id:
+            return  # replaced by a newer query before it started, or dropped with its network
+        round_trip = time.perf_counter() - self._started_at
+        if not self.session.busy:
+            self.progress.hide()
         result = dict(outcome.result or {})
         if outcome.ok:
             if op == "info":
@@ -366,26 +329,27 @@ class BayesPage(QWidget):
             elif op == "voi":
                 self.panel.show_voi(result)
                 self._set_status(f"value of information for {result.get('target')} in {round_trip * 1000:.0f} ms")
-        elif outcome.status == "failed":
+        elif outcome.status == "failed" and outcome.phase != "load":
             self._failed(op, outcome)
         self.request_finished.emit(op, outcome.status)
-        self._pump()
 
     def _posteriors(self, result: dict[str, Any], round_trip: float) -> None:
         self.last_query = result
-        if self._sent_evidence is not None:
-            self._good_evidence = self._sent_evidence.copy()
-        if self._pending_query is None:
+        used = result.get("evidence") or {}  # the evidence the engine accepted, as it read it
+        self._good_evidence = EvidenceSet(dict(used.get("hard") or {}),
+                                          {k: list(v) for k, v in (used.get("soft") or {}).items()})
+        newer = self._queries_waiting > 0
+        if not newer:
             self._stale_timer.stop()
-        self.scene.set_posteriors(result.get("posteriors") or {}, stale=self._pending_query is not None)
+        self.scene.set_posteriors(result.get("posteriors") or {}, stale=newer)
         self.panel.show_query(result, round_trip, self.session.device)
-        if self._pending_query is None:
+        if not newer:
             self._set_status(f"evidence: {self.evidence.describe()}")
         self.posteriors_updated.emit(result)
 
     def _failed(self, op: str, outcome: RunOutcome) -> None:
         message = outcome.error or "failed"
-        if op == "query" and outcome.error_kind == "bad_input" and self._pending_query is None:
+        if op == "query" and outcome.error_kind == "bad_input" and self._queries_waiting == 0:
             # Impossible or invalid evidence: go back to the last evidence the engine accepted.
             self.evidence = self._good_evidence.copy()
             self.scene.set_evidence(self.evidence.hard, self.evidence.soft)
@@ -503,6 +467,4 @@ class BayesPage(QWidget):
         self._closed = True
         self._stale_timer.stop()
         self.context.settings.setValue(_KEY + "splitter", self.splitter.saveState())
-        self._pending_query = None
-        self._pending_ops.clear()
         self.session.close()
