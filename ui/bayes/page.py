@@ -12,52 +12,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.recording import RunOutcome
 from app.usecases.bayes_query import posterior_question
 from ui.bayes.evidence import EvidenceSet, SoftEvidenceDialog
-from ui.bayes.graph import NODE_WIDTH, NetworkScene, NetworkView, node_height
+from ui.bayes.form import build_form
+from ui.bayes.graph import NODE_WIDTH, node_height
 from ui.bayes.layout import layered_layout
-from ui.bayes.panel import BayesPanel
+from ui.bayes.network_choice import NetworkChoice, list_shipped_networks
 from ui.context import AppContext
 from ui.engine_session import EngineSession
-from ui.preferences import restore_splitter
-from ui.widgets.device_picker import DevicePicker
-from ui.widgets.worker_status import WorkerStatusRow
 
 DEFAULT_NETWORK = "alarm"
-METHODS = (("exact (junction tree)", "jt"), ("exact (variable elimination)", "ve"),
-           ("likelihood weighting", "lw"), ("Gibbs sampling", "gibbs"))
-NETWORK_FILTER = "Bayesian networks (*.bif *.bif.gz *.xmlbif *.xml *.xdsl *.net *.uai);;All files (*)"
 # Interactive posterior updates are recorded like every other run (the History page lists them).
 RECORD_QUERIES = True
 STALE_AFTER_MS = 150
 _KEY = "bayes/"
 
 
-def networks_folder() -> Path:
-    """Where the shipped networks are (the bayes engine's catalogue reads the same folder)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "networks"
-
-
-def list_shipped_networks(_state: Any = None) -> list[str]:
-    """Names of the shipped network files (background work: it reads a folder)."""
-    return sorted(p.name.removesuffix(".bif.gz") for p in networks_folder().glob("*.bif.gz"))
-
-
-class BayesPage(QWidget):
+class BayesPage(NetworkChoice):
     """Interactive inference on a discrete Bayesian network."""
 
     posteriors_updated = Signal(dict)  # the latest query result
@@ -89,55 +66,7 @@ class BayesPage(QWidget):
 
     # --- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.network_combo = QComboBox()
-        self.network_combo.setMinimumContentsLength(14)
-        self.network_combo.setToolTip("A network shipped with the app, or one opened from a file")
-        self.open_button = QPushButton("Open file…")
-        self.method_combo = QComboBox()
-        for label, method in METHODS:
-            self.method_combo.addItem(label, method)
-        saved = str(self.context.settings.value(_KEY + "method", "jt"))
-        self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(saved)))
-        self.device = DevicePicker(self.context, engine="bayes")
-        device = self.context.settings.value(_KEY + "device")
-        if device:
-            self.device.set_device(str(device))
-        self.fit_button = QPushButton("Fit")
-        self.fit_button.setToolTip("Show the whole network (wheel zooms, dragging the background pans)")
-        self.relayout_button = QPushButton("Re-layout")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.setRange(0, 1)
-        self.progress.hide()  # shown while loading or sampling
-        top = QHBoxLayout()
-        labelled: list[tuple[str, QWidget]] = [("Network", self.network_combo), ("", self.open_button),
-                                               ("Method", self.method_combo), ("Device", self.device)]
-        for label, widget in labelled:
-            if label:
-                top.addWidget(QLabel(label))
-            top.addWidget(widget)
-        top.addStretch(1)
-        for tail in (self.fit_button, self.relayout_button, self.progress):
-            top.addWidget(tail)
-
-        self.scene = NetworkScene(self)
-        self.view = NetworkView(self.scene)
-        self.panel = BayesPanel()
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.view)
-        self.splitter.addWidget(self.panel)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        restore_splitter(self.splitter, self.context.settings, _KEY + "splitter", [900, 420])
-
-        self.status_row = WorkerStatusRow()
-        self.status = self.status_row.label
-        self.restart_button = self.status_row.restart_button
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.status_row)
+        build_form(self)
 
     def _connect(self) -> None:
         self.network_combo.activated.connect(self._network_chosen)
@@ -387,41 +316,6 @@ class BayesPage(QWidget):
         self.panel.show_evidence(self.evidence.describe(), len(self.evidence))
         self.view.fit()
         self._request_query()
-
-    # --- widgets ---------------------------------------------------------------------------------
-    def _networks_listed(self, names: list[str]) -> None:
-        if self._closed:
-            return
-        current = self.network
-        self.network_combo.blockSignals(True)
-        for name in names:
-            if self.network_combo.findText(name) < 0:
-                self.network_combo.addItem(name, name)
-        self.network_combo.blockSignals(False)
-        self._select_in_combo(current)
-
-    def _select_in_combo(self, network: str) -> None:
-        label = Path(network).name if Path(network).suffix else network
-        index = self.network_combo.findData(network)
-        if index < 0:
-            self.network_combo.addItem(label, network)
-            self.network_combo.setItemData(self.network_combo.count() - 1, network, Qt.ItemDataRole.ToolTipRole)
-            index = self.network_combo.count() - 1
-        self.network_combo.blockSignals(True)
-        self.network_combo.setCurrentIndex(index)
-        self.network_combo.blockSignals(False)
-
-    def _network_chosen(self, index: int) -> None:
-        network = self.network_combo.itemData(index)
-        if network and network != self.network:
-            self.load_network(str(network))
-
-    def _open_file(self) -> None:
-        folder = str(self.context.settings.value(_KEY + "last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a Bayesian network", folder, NETWORK_FILTER)
-        if path:
-            self.context.settings.setValue(_KEY + "last_dir", str(Path(path).parent))
-            self.load_network(path)
 
     def _method_changed(self, _index: int) -> None:
         self.context.settings.setValue(_KEY + "method", self.method())
