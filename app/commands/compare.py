@@ -51,6 +51,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--samples", type=int, default=10_000, help="samples per lw/gibbs query (default 10000)")
     for fmt in _FORMATS:
         parser.add_argument(f"--{fmt}", metavar="OUT", help=f"write the results as {fmt} to OUT ('-' = stdout)")
+    parser.add_argument("--pareto", metavar="PNG", help="write the speed x quality scatter (Pareto front marked) "
+                        "here; with one workload of several, PNG gets the workload's name before its suffix")
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="FILE",
                         help="compare with another machine's export (JSON, CSV or SQLite); repeatable")
     parser.add_argument("--show", metavar="SESSION", help="show (or export) a stored comparison instead of running")
@@ -102,6 +104,24 @@ def _show_tables(sessions: list[Any]) -> None:
         print(format_table(table.headers, table.rows, table.numeric))
         for note in table.notes:
             print(f"  note: {note}")
+
+
+def _show_pareto(sessions: list[Any], target: str | None) -> None:
+    """Print each workload's speed x quality front and write its PNG (to ``target`` or the data folder)."""
+    from app.compare.pareto_chart import pareto_markdown, speed_quality, write_pareto_png
+    from core.paths import cache_dir
+
+    charts = [c for c in (speed_quality(sessions, w) for w in ("llm", "vision", "bayes")) if c is not None]
+    for chart in charts:
+        if target:
+            path = Path(target)
+            path = path.with_name(f"{path.stem}-{chart.workload}{path.suffix or '.png'}") if len(charts) > 1 \
+                else path
+        else:
+            path = cache_dir("compare-charts") / f"{sessions[0].id[:12]}-{chart.workload}-pareto.png"
+        print(f"\nSpeed x quality ({chart.workload}): {chart.axes.quality_label}")
+        print(pareto_markdown(chart))
+        print(f"  scatter with the Pareto front: {write_pareto_png(chart, path)}")
 
 
 def _list(store: Any) -> int:
@@ -180,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         stdout_taken = any(getattr(args, f) == "-" for f in _FORMATS)
         if not stdout_taken:
             _show_tables(sessions)
+            _show_pareto(sessions, args.pareto)
         try:
             _write_outputs(args, sessions, history)
         except (OSError, ValueError) as exc:

@@ -66,7 +66,9 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(sessions: Sequence[CompareSession]) -> str:
-    """The comparison tables, with the machines and settings they came from."""
+    """The comparison tables, with the machines and settings they came from, and the speed x quality fronts."""
+    from app.compare.pareto_chart import pareto_markdown, speed_quality
+
     lines = ["# Hardware comparison", ""]
     for session in sessions:
         machine = session.machine
@@ -100,6 +102,9 @@ def to_markdown(sessions: Sequence[CompareSession]) -> str:
         lines += [f"- {note}" for note in table.notes]
         if table.notes:
             lines.append("")
+        chart = speed_quality(sessions, table.workload)
+        if chart is not None:
+            lines += [f"#### Speed x quality: {chart.axes.quality_label}", "", pareto_markdown(chart), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

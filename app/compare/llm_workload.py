@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.compare.bandwidth import bandwidth_for, model_bandwidth_utilisation
+from app.compare.llm_quality import add_quality
 from app.compare.measure import MeasureContext, StepFailed
 from app.compare.plan import CompareSettings, Config, thread_counts
 from app.compare.results import INFO, ResultRow
@@ -102,7 +103,7 @@ def _bench(ctx: MeasureContext, client: Any, kind: str, count: int) -> tuple[lis
     return rates, seconds, tokens
 
 
-def measure(ctx: MeasureContext, _shared: dict[str, Any] | None = None) -> ResultRow:
+def measure(ctx: MeasureContext, shared: dict[str, Any] | None = None) -> ResultRow:
     """Measure one LLM configuration in its own worker."""
     config, settings = ctx.config, ctx.settings
     row = ResultRow("llm", config.device, "llama.cpp", config.precision, config.variant)
@@ -152,6 +153,8 @@ def measure(ctx: MeasureContext, _shared: dict[str, Any] | None = None) -> Resul
             if box.energy is not None and tokens:
                 row.metrics[f"{kind}_joules_per_token"] = box.energy.joules / tokens
                 row.metrics[f"{kind}_watts"] = box.energy.watts
+        # With derived quantizations, what each costs in quality (KL, Δ-PPL vs the most precise file).
+        add_quality(ctx, client, row, source, path, shared if shared is not None else {})
     _add_mbu(ctx, row)
     ctx.progress(1.0, "done")
     return row

@@ -144,6 +144,22 @@ def agreement_cell(row: ResultRow, _session: CompareSession) -> str:
     return f"{value * 100:.0f}%" + (f" of {images:.0f}" if images else "")
 
 
+def kl_cell(row: ResultRow, _session: CompareSession) -> str:
+    """Mean and 99th-percentile KL divergence from the reference quantization (``-`` when not measured)."""
+    mean, p99 = row.metrics.get("kld_mean"), row.metrics.get("kld_p99")
+    if mean is None:
+        return "-"
+    return f"{mean:.4f} / {p99:.3f}" if p99 is not None else f"{mean:.4f}"
+
+
+def delta_ppl_cell(row: ResultRow, _session: CompareSession) -> str:
+    """PPL minus the reference's PPL, with llama-perplexity's uncertainty."""
+    delta, unc = row.metrics.get("delta_ppl"), row.metrics.get("delta_ppl_uncertainty")
+    if delta is None:
+        return "-"
+    return f"{delta:+.3f} ± {unc:.3f}" if unc is not None else f"{delta:+.3f}"
+
+
 COLUMNS: dict[str, list[Column]] = {
     "llm": [
         Column("device", _text("device"), False), Column("quant", _text("precision"), False),
@@ -151,7 +167,8 @@ COLUMNS: dict[str, list[Column]] = {
         Column("pp t/s", mean_std_cell("pp_tokens_per_s")), Column("tg t/s", mean_std_cell("tg_tokens_per_s")),
         Column("TTFT ms (median)", metric("ttft_median_ms")), Column("TTFT p90 ms", metric("ttft_p90_ms")),
         Column("cold: start / first", cold_cell), Column("J/token (tg)", energy_cell("tg_joules_per_token")),
-        Column("MBU", mbu_cell), Column("flags", flags_cell, False),
+        Column("MBU", mbu_cell), Column("KL mean / p99", kl_cell), Column("Δ-PPL", delta_ppl_cell),
+        Column("same top %", metric("same_top_pct", 4)), Column("flags", flags_cell, False),
     ],
     "vision": [
         Column("device", _text("device"), False), Column("backend", _text("backend"), False),
@@ -212,4 +229,7 @@ def _notes(workload: str, sessions: Sequence[CompareSession]) -> list[str]:
             if bandwidth:
                 notes.append(f"MBU = model bytes x tg t/s / {bandwidth['gb_per_s']:.1f} GB/s{where} "
                              f"({bandwidth['method']})")
+            if any("kld_mean" in r.metrics for r in session.results):
+                notes.append("KL / Δ-PPL / same top: llama-perplexity's measures against the most precise "
+                             "quantization of the session, on the shipped text (app/compare/llm_quality.py)")
     return notes

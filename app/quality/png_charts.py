@@ -11,7 +11,7 @@ from typing import Any
 from app.quality.pareto import Point
 
 WIDTH, HEIGHT = 900, 600
-_MARGIN = (90, 60, 40, 70)  # left, top, right, bottom
+_MARGIN = (90, 72, 40, 80)  # left, top, right, bottom
 _INK, _GRID, _FRONT, _OTHER, _IDEAL = (30, 30, 30), (225, 225, 225), (200, 60, 40), (70, 110, 180), (150, 150, 150)
 
 
@@ -64,7 +64,7 @@ class _Axes:
             self.draw.text((l - 8, py), _fmt(y), fill=_INK, font=small, anchor="rm")
         self.draw.rectangle(self.box, outline=_INK)
         self.draw.text(((l + r) / 2, 18), title, fill=_INK, font=big, anchor="ma")
-        self.draw.text(((l + r) / 2, HEIGHT - 28), x_label, fill=_INK, font=small, anchor="ma")
+        self.draw.text(((l + r) / 2, HEIGHT - 48), x_label, fill=_INK, font=small, anchor="ma")
         self.draw.text((14, (t + b) / 2), y_label, fill=_INK, font=small, anchor="lm")
 
 
@@ -95,7 +95,11 @@ def scatter_png(points: Sequence[Point], front: Sequence[bool], path: str | Path
         x, y = axes.px(point.x, point.y)
         colour = _FRONT if is_front else _OTHER
         draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=colour, outline=_INK)
-        draw.text((x + 9, y - 9), point.label, fill=_INK, font=label_font)
+        # Labels of points near the right edge go to their left so they stay inside the image.
+        if x + 9 + draw.textlength(point.label, font=label_font) > WIDTH - 4:
+            draw.text((x - 9, y - 9), point.label, fill=_INK, font=label_font, anchor="ra")
+        else:
+            draw.text((x + 9, y - 9), point.label, fill=_INK, font=label_font)
     legend_x, legend_y = axes.box[2] - 210, axes.box[1] + 12
     draw.ellipse([legend_x, legend_y, legend_x + 10, legend_y + 10], fill=_FRONT)
     draw.text((legend_x + 16, legend_y - 2), "Pareto front (not beaten on both)", fill=_INK, font=label_font)
@@ -121,19 +125,19 @@ def reliability_png(reliability: Mapping[str, Any], ece: float, path: str | Path
     for b in bins:
         x0, _ = axes.px(b["lower"], 0)
         x1, base = axes.px(b["upper"], 0)
+        if b["accuracy"] is not None:
+            _, top = axes.px(0, b["accuracy"])
+            _, expected = axes.px(0, b["confidence"])
+            draw.rectangle([x0 + 2, top, x1 - 2, base], fill=_OTHER, outline=_INK)
+            # The gap between what the model claimed and what it achieved.
+            draw.rectangle([x0 + 2, min(top, expected), x1 - 2, max(top, expected)], outline=_FRONT, width=2)
         share = int(b["count"]) / total
-        draw.rectangle([x0 + 2, base - share * 80, x1 - 2, base], fill=(210, 210, 210))
-        if b["accuracy"] is None:
-            continue
-        _, top = axes.px(0, b["accuracy"])
-        _, expected = axes.px(0, b["confidence"])
-        draw.rectangle([x0 + 2, top, x1 - 2, base], fill=_OTHER, outline=_INK)
-        # The gap between what the model claimed and what it achieved.
-        draw.rectangle([x0 + 2, min(top, expected), x1 - 2, max(top, expected)], outline=_FRONT, width=2)
+        if share:  # drawn last, over the accuracy bar, so the share of images stays visible
+            draw.rectangle([x0 + 8, base - share * 80, x1 - 8, base], fill=(60, 60, 60))
     draw.line([axes.px(0, 0), axes.px(1, 1)], fill=_IDEAL, width=2)
-    note = _font(12)
-    draw.text((axes.box[0] + 10, axes.box[1] + 8), "blue: accuracy in the bin   red box: gap to its mean "
-              "confidence   grey line: perfect calibration   grey bars: share of images", fill=_INK, font=note)
+    draw.text((axes.box[0], HEIGHT - 10), "blue: accuracy in the bin    red box: gap to the bin's mean confidence"
+              "    grey line: perfect calibration    dark bars: share of the images", fill=_INK, font=_font(12),
+              anchor="ls")
     target = Path(path)
     image.save(target)
     return target

@@ -1,4 +1,5 @@
-"""The Compare page's charts: bars per configuration, latency distributions, throughput by batch size.
+"""The Compare page's charts: bars per configuration, latency distributions, throughput by batch size, and
+speed x quality with the Pareto front.
 
 They draw finished rows (redrawn when a configuration completes, not per sample); the live line during a
 run is the shared ring-buffer :class:`~ui.widgets.live_plot.LivePlot`.
@@ -13,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from app.compare.flags import HEADLINES
+from app.compare.pareto_chart import speed_quality
 from app.compare.results import CompareSession, ResultRow
 from ui.theme import PALETTE
 from ui.widgets.live_plot import LivePlot
@@ -68,6 +70,18 @@ class CompareCharts(QTabWidget):
         inner = QTabWidget()
         inner.addTab(self.bars, "Bars per device")
         inner.addTab(self.spread, "Latency distribution")
+        self.pareto = _plot("", "")
+        self.pareto.showGrid(x=True, y=True, alpha=0.2)
+        self.pareto.getAxis("left").enableAutoSIPrefix(False)  # a KL of 0.6 reads 0.6, not 600 m
+        self.pareto_note = QLabel("")
+        self.pareto_note.setWordWrap(True)
+        pareto_box = QWidget()
+        pareto_layout = QVBoxLayout(pareto_box)
+        pareto_layout.setContentsMargins(0, 0, 0, 0)
+        pareto_layout.addWidget(self.pareto, 1)
+        pareto_layout.addWidget(self.pareto_note)
+        inner.addTab(pareto_box, "Speed × quality")
+        self.pareto_points: list[tuple[str, float, float, bool]] = []
         layout.addWidget(inner, 1)
         live_box = QWidget()
         live_layout = QVBoxLayout(live_box)
@@ -102,6 +116,7 @@ class CompareCharts(QTabWidget):
         labels = [_short(r, s, several) for r, s in rows]
         self._draw_bars(workload, rows, labels)
         self._draw_spread(workload, rows, labels)
+        self._draw_pareto(workload)
         self._draw_batch(self._rows("vision"), several)
 
     def _draw_bars(self, workload: str, rows: list[tuple[ResultRow, CompareSession]], labels: list[str]) -> None:
@@ -139,6 +154,41 @@ class CompareCharts(QTabWidget):
             self.spread.addItem(pg.PlotDataItem([index - 0.3, index + 0.3], [median, median],
                                                 pen=pg.mkPen(colour, width=3)))
         self.spread.getAxis("bottom").setTicks([list(enumerate(labels))])
+
+    def _draw_pareto(self, workload: str) -> None:
+        """Each configuration at (speed, quality); the Pareto front red and joined, the rest blue."""
+        self.pareto.clear()
+        chart = speed_quality(self.sessions, workload)
+        self.pareto_points = []
+        if chart is None:
+            self.pareto.setTitle("speed × quality")
+            self.pareto_note.setText("Needs two or more configurations with a quality figure: LLM comparisons "
+                                     "with derived quantizations (KL divergence), vision (top-1 agreement), "
+                                     "Bayesian networks (posterior error).")
+            return
+        self.pareto.setTitle(f"{workload}: speed × quality")
+        self.pareto.setLabel("bottom", chart.axes.speed_label)
+        self.pareto.setLabel("left", chart.axes.quality_short or chart.axes.quality)
+        front = sorted((p for p, on in zip(chart.points, chart.front, strict=True) if on), key=lambda p: p.x)
+        if len(front) > 1:
+            self.pareto.addItem(pg.PlotDataItem([p.x for p in front], [p.y for p in front],
+                                                pen=pg.mkPen(PALETTE[3], width=2)))
+        for point, on in zip(chart.points, chart.front, strict=True):
+            colour = PALETTE[3] if on else PALETTE[0]
+            self.pareto.addItem(pg.ScatterPlotItem([point.x], [point.y], size=11, brush=colour, pen=None))
+            text = pg.TextItem(point.label, anchor=(0.0, 1.0), color="#888888")
+            text.setPos(point.x, point.y)
+            self.pareto.addItem(text)
+            self.pareto_points.append((point.label, point.x, point.y, on))
+        xs, ys = [p.x for p in chart.points], [p.y for p in chart.points]
+        pad_x, pad_y = (max(xs) - min(xs)) * 0.1 or 1.0, (max(ys) - min(ys)) * 0.1 or 0.1
+        # Room on the right for the labels written beside the points.
+        self.pareto.setXRange(min(xs) - pad_x, max(xs) + 3 * pad_x, padding=0)
+        self.pareto.setYRange(min(ys) - pad_y, max(ys) + pad_y, padding=0)
+        on_front = sum(chart.front)
+        self.pareto_note.setText(f"red: the Pareto front ({on_front} of {len(chart.points)} configurations): "
+                                 "no other one is both faster and better on quality. "
+                                 f"Quality: {chart.axes.quality_label}.")
 
     def _draw_batch(self, rows: list[tuple[ResultRow, CompareSession]], several: bool) -> None:
         self.batch.clear()
