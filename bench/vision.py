@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.model_refs import resolve_model_ref
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,7 +57,8 @@ def measure(threads: int, iterations: int, folder: Path, images: int, repeats: i
 
     ctx = DirectContext()
     engine = VisionEngine()
-    engine.load("efficientnet-lite0", "cpu", {"backend": "onnxruntime", "threads": threads, "batch": 8}, ctx)
+    lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
+    engine.load(lite0, "cpu", {"backend": "onnxruntime", "threads": threads, "batch": 8}, ctx)
     try:
         bench = engine.run("benchmark", {"batch_sizes": [1, 8], "iterations": iterations, "warmup": 3,
                                          "backends": ["torch", "onnxruntime"]}, ctx)

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.model_refs import resolve_model_ref
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,7 +61,8 @@ def main() -> int:
         reference = 0.0
         for threads in thread_counts:
             engine = VisionEngine()
-            engine.load("efficientnet-lite0", "cpu", {"backend": "onnxruntime", "threads": threads, "batch": 8},
+            lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
+            engine.load(lite0, "cpu", {"backend": "onnxruntime", "threads": threads, "batch": 8},
                         ctx)
             try:
                 engine.run("classify", {"paths": [str(folder)]}, ctx)  # page cache, warm-up

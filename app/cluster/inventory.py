@@ -164,11 +164,12 @@ def device_rows(nodes: list[NodeRecord]) -> list[tuple[str, ...]]:
 
 
 def saved_cluster_nodes() -> tuple[list[NodeRecord], str]:
-    """The saved cluster's nodes with their devices, or ([], why not) when there is none or it is away."""
-    from app.cluster.connection import saved_address
+    """The cluster's nodes (this process's connection, else the saved one) with their devices; ([], why not)."""
+    from app.cluster.connection import connected, saved_address
     from app.cluster.ray_env import ray_available
 
-    if saved_address() is None or not ray_available():
+    # Cheap checks first: without a saved or live connection Ray is not even imported.
+    if (saved_address() is None and not connected()) or not ray_available():
         return [], ""
     try:
         return live_nodes(with_devices=True), ""

@@ -123,7 +123,6 @@ def sharded_eval(folder: str | Path, devices: Sequence[str], model: str, options
     The result has the engine's evaluation keys plus ``shards`` (device, images, seconds, images/s, run id)
     and ``metrics.images_per_s`` over the whole folder. With ``history`` each shard is a recorded run.
     """
-    from app.cluster.remote_client import RemoteClient
     from app.recording import run_recorded
 
     if not devices or len(set(devices)) != len(devices):
@@ -144,13 +143,10 @@ def sharded_eval(folder: str | Path, devices: Sequence[str], model: str, options
             options["precision"] = info["precision"]
         outcomes: list[Any] = [None] * len(shards)
         timings: list[float] = [0.0] * len(shards)
+        problems: list[str] = [""] * len(shards)
 
         def run(index: int) -> None:
             shard, client = shards[index], clients[index]
-            folder = str(shard.folder)
-            if isinstance(client, RemoteClient):
-                folder = client.stage(folder)  # the node's copy: the same files, or sent to it
-            params = {"folder": folder, "agreement": False}
 
             def on_event(event: Any) -> None:
                 from app.messages import Progress
@@ -162,17 +158,20 @@ def sharded_eval(folder: str | Path, devices: Sequence[str], model: str, options
 
             own = history
             started = time.perf_counter()
-            if own is None:
-                from app.history import History
-
-                own = History()
             try:
-                outcomes[index] = run_recorded(client, "eval", params, history=own, engine="vision",
-                                               device=shard.device, on_event=on_event,
-                                               tags=("sharded-eval",))
+                if own is None:
+                    from app.history import History
+
+                    own = History()
+                # A remote client gives the node its own copy of the shard when it cannot see this one.
+                outcomes[index] = run_recorded(client, "eval", {"folder": str(shard.folder), "agreement": False},
+                                               history=own, engine="vision", device=shard.device,
+                                               on_event=on_event, tags=("sharded-eval",))
+            except Exception as exc:  # reported with the shard's device below, not lost in a thread
+                problems[index] = f"{type(exc).__name__}: {exc}"
             finally:
                 timings[index] = time.perf_counter() - started
-                if history is None:
+                if history is None and own is not None:
                     own.close()
 
         started = time.perf_counter()
@@ -183,11 +182,12 @@ def sharded_eval(folder: str | Path, devices: Sequence[str], model: str, options
         for worker in workers:
             worker.join()
         wall = time.perf_counter() - started
-        failed = [(s, o) for s, o in zip(shards, outcomes, strict=True) if o is None or not o.ok]
-        if failed:
-            shard, outcome = failed[0]
-            words = "no answer" if outcome is None else f"{outcome.status.value}: {outcome.error}"
-            raise ShardedEvalError(f"shard on {shard.device} ({shard.images} images) did not finish: {words}")
+        if cancel.is_set():
+            raise ShardedEvalError("the evaluation was cancelled")
+        for shard, outcome, problem in zip(shards, outcomes, problems, strict=True):
+            if outcome is None or not outcome.ok:
+                words = problem or ("no answer" if outcome is None else f"{outcome.status.value}: {outcome.error}")
+                raise ShardedEvalError(f"shard on {shard.device} ({shard.images} images) did not finish: {words}")
         merged = merge_results([o.result for o in outcomes])
         merged["shards"] = [
             {"device": s.device, "images": s.images, "evaluated": int(o.result["evaluated"]), "seconds": t,

@@ -10,7 +10,9 @@ import csv
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
+
+from engines.bayes.types import QueryResult
 
 METHODS = ("auto", "jt", "ve", "lw", "gibbs")
 DEMO_EVIDENCE = "HRBP=HIGH,BP=LOW,SAO2=LOW,PRESS=HIGH"
@@ -227,20 +229,20 @@ def run_query(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     elif question.op == "query":
-        print(format_query(result))
+        print(format_query(cast(QueryResult, result)))
     else:
         print(format_explanation(result))
     return 0
 
 
-def format_query(result: Mapping[str, Any]) -> str:
+def format_query(result: QueryResult) -> str:
     """Posteriors as a table with the most probable state and the whole distribution."""
     from app.text_table import format_table
 
     stderr = result.get("stderr") or {}
     rows = []
     for node, dist in result["posteriors"].items():
-        best = max(dist, key=dist.get)
+        best = max(dist, key=lambda state: dist[state])
         shown = "  ".join(f"{s}={p:.4f}" for s, p in list(dist.items())[:6]) + ("  ..." if len(dist) > 6 else "")
         se = f"±{max(stderr[node].values()):.4f}" if node in stderr else ""
         rows.append((node, best, f"{dist[best]:.4f}", se, shown))
@@ -385,7 +387,7 @@ def demo(history: Any) -> None:
         result = _recorded(client, "query", {"evidence": DEMO_EVIDENCE, "targets": DEMO_TARGETS}, args, history)
         if result is None:
             raise RuntimeError("the ALARM query failed")
-        print(format_query(result))
+        print(format_query(cast(QueryResult, result)))
         mpe = _recorded(client, "mpe", {"evidence": DEMO_EVIDENCE}, args, history)
         if mpe is not None:
             print(f"most probable explanation of all 37 nodes: P = {mpe['p_posterior']:.4g} given the evidence "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.usecases.classify_export import STAGES
+from engines.vision.types import ClassifyRow
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -80,11 +81,14 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- the worker ---------------------------------------------------------------------------------
 @contextlib.contextmanager
-def vision_worker(threads: int | None = None) -> Iterator[Any]:
-    """A started vision worker that ignores the terminal's Ctrl-C (this process turns it into a cancel)."""
-    from app.supervisor import start_engine
+def vision_worker(threads: int | None = None, device: str = "cpu") -> Iterator[Any]:
+    """A started vision worker that ignores the terminal's Ctrl-C (this process turns it into a cancel).
 
-    with start_engine("vision", threads=threads) as client:
+    A cluster device (``NODE/cpu``) gets a worker on that node (docs/cluster.md).
+    """
+    from app.service.model_service import start_local_worker
+
+    with start_local_worker("vision", device, threads) as client:
         yield client
 
 
@@ -173,7 +177,7 @@ class ProgressBar:
             self.drawn = False
 
 
-def image_line(row: Mapping[str, Any]) -> str:
+def image_line(row: ClassifyRow | Mapping[str, Any]) -> str:
     """One printed line per image (or its error)."""
     if not row.get("ok"):
         return f"{row['path']}: error ({row.get('kind')}): {row.get('error')}"
@@ -240,7 +244,7 @@ def run_classify(args: argparse.Namespace) -> int:
         inputs = [str(SAMPLE_IMAGES)]
     # With JSON or CSV on stdout, everything else goes to stderr.
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout
-    with vision_worker(args.threads) as client:
+    with vision_worker(args.threads, args.device) as client:
         info = load_model(client, args)
         if info is None:
             return 1
@@ -325,7 +329,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
         return run_sharded_eval_command(args)
     folder = Path(args.folder).expanduser().resolve()
-    with vision_worker(args.threads) as client:
+    with vision_worker(args.threads, args.device) as client:
         info = load_model(client, args)
         if info is None:
             return 1
@@ -421,7 +425,7 @@ def run_bench(args: argparse.Namespace) -> int:
     params = {"batch_sizes": [int(b) for b in args.batch_sizes.split(",") if b.strip()],
               "backends": [b.strip() for b in args.backends.split(",") if b.strip()],
               "iterations": args.iterations, "warmup": args.warmup, "precision": args.precision}
-    with vision_worker(args.threads) as client:
+    with vision_worker(args.threads, args.device) as client:
         info = load_model(client, args)
         if info is None:
             return 1

@@ -41,7 +41,8 @@ def _peers(row: ResultRow, cpu_rows: Sequence[ResultRow]) -> list[ResultRow]:
 
 
 def _is_cpu(row: ResultRow) -> bool:
-    return row.device == "cpu" or row.device.startswith("ort:CPUExecutionProvider")
+    local = row.device.rpartition("/")[2]  # a node's CPU (n2/cpu) is a CPU too
+    return local == "cpu" or local.startswith("ort:CPUExecutionProvider")
 
 
 def apply_cross_row_flags(rows: Sequence[ResultRow]) -> list[ResultRow]:

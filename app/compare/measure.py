@@ -105,6 +105,11 @@ class MeasureContext:
         self.check()
         self._worker_started_at = time.perf_counter()
         try:
+            if "/" in self.config.device:  # NODE/<id>: an actor on that node (app.cluster), same interface
+                from app.cluster.remote_client import start_remote_engine
+
+                return start_remote_engine(self.config.engine, self.config.device,  # type: ignore[return-value]
+                                           threads=threads or self.config.threads, env=env)
             return start_engine(self.config.engine, threads=threads or self.config.threads, env=env)
         except KeyError as exc:
             raise StepFailed(str(exc).strip("'\""), "not_found") from None

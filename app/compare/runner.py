@@ -115,9 +115,13 @@ class CompareRunner:
                 report = cpu_only_report(f"the device probe failed, so only the CPU is compared: {exc}")
         machine = machine_fingerprint(report)
         supported, missing = supported_devices(report, self.settings.workloads)
-        self.plan = build_plan(self.settings, supported, cores=physical_cores(), threads=default_threads())
+        from app.cluster.compare_plan import plan_with_nodes
+
+        # Other machines' devices (a saved cluster) follow this machine's, each fingerprinted on its node.
+        self.plan, machines = plan_with_nodes(self.settings, lambda: build_plan(
+            self.settings, supported, cores=physical_cores(), threads=default_threads()))
         meta: dict[str, Any] = {"missing_engines": missing, "power": {}, "bandwidth": {},
-                                "probe_errors": dict(report.get("errors") or {})}
+                                "probe_errors": dict(report.get("errors") or {}), "machines": machines}
         for device in dict.fromkeys(c.device for c in self.plan):
             status = power_status(device, self._powercap_root)
             meta["power"][device] = {"available": status.available, "source": status.source,
@@ -199,6 +203,10 @@ class CompareRunner:
             self._meta.setdefault("errors", []).append(traceback.format_exc()[-2000:])
         if row.run_id is None and ctx.run_ids:
             row.run_id = ctx.run_ids[-1]
+        from app.cluster.compare_plan import node_flag
+
+        if (flag := node_flag(config.device, self._meta.get("machines") or {})) is not None:
+            row.flag(*flag, level="info")
         row.metrics.setdefault("threads", float(config.threads))
         return row
 

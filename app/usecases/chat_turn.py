@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.recording import RunOutcome, RunStatus
 from app.usecases.chat_state import ConversationState, PreparedRequest, save_answer
+from engines.llm.types import ChatPartial, ChatResult
 
 if TYPE_CHECKING:
     from app.conversations import ConversationStore
@@ -24,7 +25,7 @@ CRASH_NOTE = "interrupted: worker crashed"
 CRASH_HINT = "The worker stopped mid-answer; what it wrote is kept. Regenerate for a new answer, or ask it to continue."
 
 
-def answer_stats(result: Mapping[str, Any], run_id: str | None = None) -> dict[str, Any]:
+def answer_stats(result: ChatResult | Mapping[str, Any], run_id: str | None = None) -> dict[str, Any]:
     """The stats stored with an answer, picked from an engine result."""
     metrics = result.get("metrics") or {}
     stats: dict[str, Any] = {key: metrics[key] for key in STAT_METRICS if isinstance(metrics.get(key), int | float)}
@@ -39,7 +40,7 @@ def answer_stats(result: Mapping[str, Any], run_id: str | None = None) -> dict[s
     return stats
 
 
-def streamed_text(partials: Sequence[Mapping[str, Any]]) -> str:
+def streamed_text(partials: Sequence[ChatPartial | Mapping[str, Any]]) -> str:
     """The answer as far as it was streamed."""
     return "".join(str(p.get("text") or "") for p in partials)
 

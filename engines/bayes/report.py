@@ -11,9 +11,10 @@ import numpy as np
 from engines.bayes.evidence import Evidence
 from engines.bayes.jtree import TreeLayout
 from engines.bayes.model import BayesNet
+from engines.bayes.types import Posteriors
 
 
-def posteriors_by_name(net: BayesNet, marginals: Mapping[int, np.ndarray]) -> dict[str, dict[str, float]]:
+def posteriors_by_name(net: BayesNet, marginals: Mapping[int, np.ndarray]) -> Posteriors:
     """``{node: {state: p}}`` from variable-indexed arrays."""
     return {net.variables[v]: dict(zip(net.states[v], (float(x) for x in np.asarray(m).reshape(-1)), strict=True))
             for v, m in marginals.items()}

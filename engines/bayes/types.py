@@ -29,3 +29,9 @@ class QueryResult(TypedDict):
     p_evidence: float
     metrics: dict[str, float]
     log_p_evidence: NotRequired[float]
+    # Sampling methods only: the sample counts and each posterior's standard error.
+    samples: NotRequired[int]
+    effective_samples: NotRequired[float]
+    max_stderr: NotRequired[float]
+    stderr: NotRequired[Posteriors]
+    warnings: NotRequired[list[str]]

@@ -12,6 +12,7 @@ from engines.vision.loader import LoadedModel
 from engines.vision.pipeline import DecodePlan
 from engines.vision.postprocess import top_k
 from engines.vision.scoring import RunStats, score_stream
+from engines.vision.types import ClassifyRow
 
 MAX_RESULTS_KEPT = 1000  # per-image rows in the final result (all of them stream as partials)
 
@@ -51,9 +52,10 @@ def classify(model: LoadedModel, backend: Backend, params: Mapping[str, Any], ct
                                          fast_decode=bool(params.get("fast_decode", True))):
             for scored in scored_batch:
                 item = scored.item
+                row: ClassifyRow
                 if scored.probs is None:
-                    row: dict[str, Any] = {"index": item.index, "path": str(item.path), "ok": False,
-                                           "kind": item.error_kind, "error": item.error}
+                    row = {"index": item.index, "path": str(item.path), "ok": False,
+                           "kind": item.error_kind, "error": item.error}
                     errors.append({"path": str(item.path), "kind": item.error_kind, "error": item.error})
                 else:
                     row = {"index": item.index, "path": str(item.path), "ok": True,

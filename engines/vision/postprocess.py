@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+
+from engines.vision.types import TopLabel
 
 
 def probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -27,7 +28,7 @@ def top_k_indices(probs: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(order[:, :k])
 
 
-def top_k(probs_row: np.ndarray, k: int, labels: Sequence[str]) -> list[dict[str, Any]]:
+def top_k(probs_row: np.ndarray, k: int, labels: Sequence[str]) -> list[TopLabel]:
     """The k best classes of one image as ``{index, label, prob}`` rows."""
     indices = top_k_indices(probs_row[None, :], k)[0]
-    return [{"index": int(i), "label": labels[int(i)], "prob": float(probs_row[int(i)])} for i in indices]
+    return [TopLabel(index=int(i), label=labels[int(i)], prob=float(probs_row[int(i)])) for i in indices]

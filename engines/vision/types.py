@@ -35,6 +35,8 @@ class ClassifyRow(TypedDict):
     latency_ms: NotRequired[float]
     batch_size: NotRequired[int]
     size: NotRequired[list[int]]
+    mode: NotRequired[str]
+    notes: NotRequired[list[str]]
     kind: NotRequired[str]
     error: NotRequired[str]
 

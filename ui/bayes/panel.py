@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.engine_types import QueryResult
+
 
 def _bytes(value: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -211,7 +213,7 @@ class BayesPanel(QWidget):
         self.voi_table.setRowCount(0)
         self.voi_label.setText("")
 
-    def show_query(self, result: Mapping[str, Any], round_trip_s: float | None, device: str) -> None:
+    def show_query(self, result: QueryResult | Mapping[str, Any], round_trip_s: float | None, device: str) -> None:
         """Method, timing and P(evidence) of the latest posteriors."""
         self.query_label.setText(query_text(result, round_trip_s, device))
 

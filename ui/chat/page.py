@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.conversations import ConversationStore
 from app.default_models import spec_default
+from app.engine_types import ChatPartial
 from app.recording import RunOutcome
 from app.usecases.chat_state import (
     ConversationState,
@@ -304,7 +305,7 @@ class ChatPage(ConversationActions):
         self._set_busy(True)
         self.session.run("chat", params)
 
-    def _partial(self, data: dict[str, Any]) -> None:
+    def _partial(self, data: ChatPartial | dict[str, Any]) -> None:
         if self.request is None:
             return
         self._partials.append(data)

@@ -11,6 +11,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QImageReader, QPainter, QPalette
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from app.engine_types import ClassifyRow
+
 THUMB = 96  # thumbnail edge in pixels
 CELL = QSize(270, 116)
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -36,7 +38,7 @@ class ClassifiedImage:
     raw: Mapping[str, Any] = field(default_factory=dict)  # the engine's row, as exported
 
     @classmethod
-    def from_partial(cls, row: Mapping[str, Any]) -> ClassifiedImage:
+    def from_partial(cls, row: ClassifyRow | Mapping[str, Any]) -> ClassifiedImage:
         """Build from a ``classify`` partial (``ok`` rows carry ``top``; failed rows carry ``error``)."""
         top = [(str(t["label"]), float(t["prob"])) for t in row.get("top", [])]
         latency = row.get("latency_ms")

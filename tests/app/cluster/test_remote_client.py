@@ -192,6 +192,29 @@ def test_sharded_eval_equals_one_worker(ray_cluster: Any, labelled_folder: Path)
     assert all(s["images_per_s"] > 0 for s in shards.values())
 
 
+def test_compare_includes_the_nodes_devices_with_their_fingerprints(ray_cluster: Any, tmp_path: Path) -> None:
+    from app.compare.plan import CompareSettings
+    from app.compare.runner import CompareRunner, cpu_only_report
+
+    settings = CompareSettings(workloads=("bayes",), devices=("cpu", "n2/cpu"), bayes_network="asia",
+                               bayes_methods=("jt",), repeat=2, warmup=0)
+    history = History(tmp_path / "history.db")
+    try:
+        runner = CompareRunner(settings, history, device_report=cpu_only_report("this machine: CPU only"))
+        session = runner.run()
+    finally:
+        history.close()
+    rows = {row.device: row for row in session.results}
+    assert set(rows) == {"cpu", "n2/cpu"} and all(row.ok for row in rows.values()), [r.flags for r in rows.values()]
+    assert rows["n2/cpu"].metrics["query_ms"] > 0 and rows["n2/cpu"].backend == "numpy"
+    n2 = next(n for n in cluster_nodes.live_nodes(with_devices=True) if n.name == "n2")
+    machine = session.meta["machines"]["n2"]
+    assert machine["id"] == n2.report["machine"]["id"]  # taken on the node, stored with the session
+    assert any(f.code == "node" and machine["id"] in f.message for f in rows["n2/cpu"].flags)
+    assert not any(f.code == "node" for f in rows["cpu"].flags)
+    assert not rows["n2/cpu"].has_flag("no_faster_than_cpu")  # a node's CPU is a CPU, not an accelerator
+
+
 def _connect_in_child(address: str, token: str | None, home: Path, *, plain_ray: bool = False) -> subprocess.Popen[str]:
     """A separate process (Ray reads its auth settings once per process) trying to join as a driver."""
     if plain_ray:  # Ray itself, with no token anywhere (no variable, no ~/.ray/auth_token)

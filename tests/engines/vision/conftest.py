@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 from vision_helpers import SAMPLES, RecordingContext, png_with_size
 
+from app.model_refs import resolve_model_ref
+
 
 @pytest.fixture
 def ctx() -> RecordingContext:
@@ -28,7 +30,8 @@ def lite_engine() -> Iterator[Any]:
     from engines.vision.engine import VisionEngine
 
     engine = VisionEngine()
-    engine.load("efficientnet-lite0", "cpu", {"backend": "onnxruntime", "threads": 1}, RecordingContext())
+    lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
+    engine.load(lite0, "cpu", {"backend": "onnxruntime", "threads": 1}, RecordingContext())
     yield engine
     engine.unload()
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from vision_helpers import SAMPLES, RecordingContext
 
+from app.model_refs import resolve_model_ref
 from engines.base import EngineError, ErrorKind
 from engines.vision.decode import decode_image
 from engines.vision.postprocess import probabilities, top_k_indices
@@ -37,7 +38,8 @@ def gpu_engine() -> Iterator[Any]:
     from engines.vision.engine import VisionEngine
 
     engine = VisionEngine()
-    engine.load("efficientnet-lite0", "cuda:0", {"backend": "torch", "batch": 8}, RecordingContext())
+    lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
+    engine.load(lite0, "cuda:0", {"backend": "torch", "batch": 8}, RecordingContext())
     yield engine
     engine.unload()
 
