@@ -106,6 +106,13 @@ class EngineHost:
         else:
             self._send(Result(rid, dict(data)))
 
+    def runs_concurrently(self, request: Load | Run) -> bool:
+        """True for a Run whose op the loaded engine serves side by side with others (its ``concurrent_ops``)."""
+        if not isinstance(request, Run) or self._engine is None:
+            return False
+        ops = getattr(self._engine, "concurrent_ops", ())
+        return request.op in ops
+
     def _load(self, request: Load, ctx: HostContext) -> Mapping[str, Any]:
         if self._engine is not None:
             self._engine.unload()

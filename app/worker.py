@@ -60,15 +60,39 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
     threading.Thread(target=read, name="worker-reader", daemon=True).start()
     start_parent_watch(_exit_orphaned)
     host = EngineHost(engine_class, send)
+    concurrent: set[threading.Thread] = set()  # requests of the engine's concurrent_ops, each on its thread
+
+    def serve(request: Load | Run) -> None:
+        host.execute(request, flag_for(request.request_id))
+        with flags_lock:
+            flags.pop(request.request_id, None)
+
+    def wait_concurrent() -> None:
+        for thread in list(concurrent):
+            thread.join()
+        concurrent.clear()
+
     try:
         while True:
             request = work.get()
             if request is None or isinstance(request, Shutdown):
                 break
-            host.execute(request, flag_for(request.request_id))
-            with flags_lock:
-                flags.pop(request.request_id, None)
+            for thread in [t for t in concurrent if not t.is_alive()]:
+                concurrent.discard(thread)
+            if host.runs_concurrently(request):
+                thread = threading.Thread(target=serve, args=(request,), name=f"request-{request.request_id}",
+                                          daemon=True)
+                concurrent.add(thread)
+                thread.start()
+                continue
+            if isinstance(request, Load):
+                wait_concurrent()  # a new model must not replace the one running requests decode with
+            serve(request)
     finally:
+        with flags_lock:
+            for flag in flags.values():
+                flag.set()  # shutting down: running requests stop at their next token and report so
+        wait_concurrent()
         host.unload()
         try:
             conn.close()

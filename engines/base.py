@@ -187,6 +187,9 @@ class EngineSpec:
     # "package.module:NAME" of the comparison workload the app runs for this engine ("" = none); a string,
     # so the spec stays light and engines never import app.
     compare_workload: str = ""
+    # The load option saying how many requests a loaded model serves at once ("" = one at a time); the
+    # model service gives a slot that many runners and the worker runs the engine's concurrent_ops on threads.
+    parallel_option: str = ""
 
     def opens(self, path: str) -> bool:
         """True when this engine opens files named like ``path``."""

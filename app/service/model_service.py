@@ -59,6 +59,18 @@ def start_local_worker(engine_id: str, device: str, threads: int | None) -> Engi
     return start_engine(engine_id, threads=threads)
 
 
+def declared_parallel(key: SlotKey, spec: LoadSpec) -> int:
+    """Requests a slot runs at once by default: the load option its engine's spec names (else 1)."""
+    name = get_spec(key.engine).parallel_option
+    value = spec.options.get(name) if name else None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return 1
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return 1  # the engine refuses the option itself, with its own message, at load
+
+
 class ModelService:
     """Owns the model slots; ``submit`` queues a request, loading its model first when needed."""
 
@@ -71,7 +83,7 @@ class ModelService:
         self.queue_limit = queue_limit
         self.ttl_s = ttl_s
         self.memory_budget_bytes = memory_budget_bytes
-        self._parallel = parallel
+        self._parallel = parallel or declared_parallel
         self._slots: dict[SlotKey, Slot] = {}
         self._lock = threading.RLock()
         self._listeners: list[Callable[[SlotChanged], None]] = []
@@ -114,7 +126,7 @@ class ModelService:
             slot = self._slots.get(key)
             if slot is None:
                 get_spec(key.engine)  # an unknown engine fails here, not in a worker
-                concurrency = self._parallel(key, spec) if self._parallel is not None else 1
+                concurrency = self._parallel(key, spec)
                 slot = Slot(key, factory=self._factory, history=self.history, queue_limit=self.queue_limit,
                             concurrency=concurrency, notify=self._changed, make_room=self._make_room)
                 self._slots[key] = slot

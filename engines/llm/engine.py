@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from engines.base import EngineError, ErrorKind, RunContext
+from engines.llm.batching import BatchRequest, BatchScheduler
 from engines.llm.chat_template import ChatFormat, resolve_chat_format
 from engines.llm.generation import CountingDraft, generate_stream
 from engines.llm.grammar import build_grammar
 from engines.llm.loader import Loaded, load_model
 from engines.llm.native_log import shared_log
-from engines.llm.options import parse_load_options
+from engines.llm.options import LoadOptions, parse_load_options
 from engines.llm.sampling import parse_sampling
 
 _MAX_TOKENIZE_PIECES = 8192
@@ -30,6 +31,9 @@ class LlamaEngine:
         self._loaded: Loaded | None = None
         self._chat: ChatFormat | None = None
         self._facts: dict[str, Any] = {}
+        self._batch: BatchScheduler | None = None
+        # Ops the worker may run on threads of their own, side by side (only with parallel > 1 loaded).
+        self.concurrent_ops: frozenset[str] = frozenset()
 
     # --- protocol -----------------------------------------------------------------------------
     def load(self, model: str, device: str, options: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
@@ -38,6 +42,7 @@ class LlamaEngine:
 
         parsed = parse_load_options(options)
         ctx.progress(0, 1, "reading GGUF header")
+        parallel_memory = _check_parallel_fit(model, device, parsed) if parsed.parallel > 1 else None
         loaded = load_model(model, device, parsed, shared_log(), default_threads=default_threads())
         llm = loaded.llm
         bos, eos = int(llm.token_bos()), int(llm.token_eos())
@@ -47,7 +52,13 @@ class LlamaEngine:
             eos_token=llm._model.token_get_text(eos) if eos >= 0 else "",
         )
         self._loaded = loaded
+        if parsed.parallel > 1:
+            ctx.progress(0.9, 1, f"making a context for {parsed.parallel} sequences of {loaded.n_ctx} tokens")
+            self._batch = BatchScheduler(llm, parallel=parsed.parallel, n_ctx=loaded.n_ctx, n_batch=parsed.n_batch)
+            self.concurrent_ops = frozenset({"chat", "complete"})
         self._facts = self._describe(loaded)
+        if parallel_memory is not None:
+            self._facts["parallel_memory"] = parallel_memory
         ctx.progress(1, 1, "loaded")
         return self._facts
 
@@ -66,6 +77,10 @@ class LlamaEngine:
 
     def unload(self) -> None:
         """Free the model and the KV cache."""
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+            self.concurrent_ops = frozenset()
         if self._loaded is not None:
             self._loaded.llm.close()
             self._loaded = None
@@ -86,7 +101,8 @@ class LlamaEngine:
             **summary,
             "model_id": summary["name"],
             "device": loaded.device,
-            "n_ctx": loaded.n_ctx,
+            "n_ctx": loaded.n_ctx,  # per sequence when parallel > 1: every request gets all of it
+            "parallel": loaded.options.parallel,
             "n_ctx_train": loaded.info.context_length,
             "threads": loaded.threads,
             "threads_batch": loaded.threads_batch,
@@ -132,6 +148,16 @@ class LlamaEngine:
                   t_request: float) -> dict[str, Any]:
         sampling = parse_sampling(params)
         self._check_room(tokens)
+        if not tokens:
+            raise EngineError(ErrorKind.BAD_INPUT, "the prompt has no tokens")
+        if self._batch is not None:
+            request = BatchRequest(tokens, sampling, ctx, t_request, grammar=build_grammar(params),
+                                   logprobs=_logprobs(params), emit=bool(params.get("stream", True)))
+            result = self._batch.generate(request).result()
+            result["sampling"] = sampling.to_dict()
+            result["speculative"] = False
+            result["batched"] = True
+            return result
         draft = None
         if self.loaded.draft is not None and params.get("speculative", True):
             draft = CountingDraft(self.loaded.draft)
@@ -231,6 +257,27 @@ class LlamaEngine:
         from engines.llm.quality import run_quality
 
         return run_quality(self.loaded.llm, params, ctx, self._facts)
+
+
+def _check_parallel_fit(model: str, device: str, options: LoadOptions) -> dict[str, Any]:
+    """Refuse (unless forced) a parallel load whose KV caches will not fit; the cost, for the model info.
+
+    The batched context holds ``parallel`` × n_ctx cells and the model's own context (tokenize, bench,
+    quality) one n_ctx more, so the check runs at (parallel + 1) × n_ctx before anything is loaded.
+    """
+    from core.gguf import read_gguf
+    from engines.llm.loader import choose_context, gpu_layers_for
+    from engines.llm.memory_check import check_fit, estimate
+
+    info = read_gguf(model)
+    n_ctx = choose_context(info, options)
+    total = n_ctx * (options.parallel + 1)
+    report = check_fit(info, total, options, gpu=gpu_layers_for(device, options)[0] != 0)
+    per_sequence = estimate(info, n_ctx, options).kv_cache_bytes
+    return {**report, "parallel": options.parallel, "n_ctx_per_sequence": n_ctx, "kv_cells": total,
+            "kv_cache_bytes_per_sequence": per_sequence,
+            "note": f"{options.parallel} sequences × {n_ctx} tokens each, plus the model's own context of "
+                    f"{n_ctx}: KV cache about {report['kv_cache_bytes'] / 2**20:.0f} MiB in all"}
 
 
 def _logprobs(params: Mapping[str, Any]) -> int | None:

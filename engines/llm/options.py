@@ -13,6 +13,7 @@ KV_CACHE_TYPES: dict[str, int] = {
     "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30,
 }
 DEFAULT_CTX = 4096
+MAX_PARALLEL = 64  # sequences one batched context holds (llama.cpp's LLAMA_MAX_SEQ is 256)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LoadOptions:
     force: bool = False  # load even when the memory estimate says it will not fit
     memory_limit: int | None = None  # bytes the model may use (below what is free); None: all free RAM
     embedding: bool = False  # embedding mode (mean pooling): the ``embed`` op instead of generation
+    parallel: int = 1  # >1: that many chat/complete requests decode together (engines/llm/batching.py)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for results and the history."""
@@ -44,11 +46,12 @@ class LoadOptions:
 
 
 _INT_FIELDS = {"n_ctx", "threads", "threads_batch", "n_batch", "n_ubatch", "seed", "prompt_lookup",
-               "prompt_lookup_ngram", "memory_limit"}
+               "prompt_lookup_ngram", "memory_limit", "parallel"}
 _BOOL_FIELDS = {"flash_attn", "use_mmap", "use_mlock", "force", "embedding"}
 _ALIASES = {"ctx": "n_ctx", "context": "n_ctx", "context_length": "n_ctx", "n_threads": "threads",
             "n_gpu_layers": "gpu_layers", "ngl": "gpu_layers", "type_k": "cache_type_k",
-            "type_v": "cache_type_v", "mmap": "use_mmap", "mlock": "use_mlock", "draft": "prompt_lookup"}
+            "type_v": "cache_type_v", "mmap": "use_mmap", "mlock": "use_mlock", "draft": "prompt_lookup",
+            "n_parallel": "parallel", "np": "parallel"}
 
 
 def _bad(message: str) -> EngineError:
@@ -118,5 +121,9 @@ def _check(options: LoadOptions) -> None:
     if quantized_v and not options.flash_attn:
         # llama.cpp cannot build a quantized V cache without flash attention.
         raise _bad(f"a quantized V cache ({options.cache_type_v}) needs flash attention (flash_attn=true)")
+    if not 1 <= options.parallel <= MAX_PARALLEL:
+        raise _bad(f"parallel must be between 1 and {MAX_PARALLEL} requests at once, not {options.parallel}")
+    if options.parallel > 1 and options.embedding:
+        raise _bad("parallel decoding is for generation; load an embedding model with parallel=1")
     if options.memory_limit is not None and options.memory_limit <= 0:
         raise _bad("memory_limit must be a positive number of bytes")

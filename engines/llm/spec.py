@@ -19,6 +19,9 @@ LOAD_OPTIONS = (
     OptionSpec("cache_type_k", "choice", _LOAD.cache_type_k, tuple(KV_CACHE_TYPES), help="KV cache type of K"),
     OptionSpec("cache_type_v", "choice", _LOAD.cache_type_v, tuple(KV_CACHE_TYPES), help="KV cache type of V"),
     OptionSpec("n_batch", "int", _LOAD.n_batch, help="prompt tokens per decode call"),
+    OptionSpec("parallel", "int", _LOAD.parallel,
+               help="chat/complete requests decoded together (continuous batching); each gets the full "
+                    "context, so the KV cache grows with it"),
 )
 
 
@@ -37,6 +40,7 @@ SPEC = EngineSpec(
     supported_devices=_devices,
     description="Chat, completion and llama-bench style measurement of GGUF models with llama.cpp.",
     compare_workload="app.compare.llm_workload:WORKLOAD",
+    parallel_option="parallel",
     load_options=LOAD_OPTIONS,
     op_options=(OptionSpec("quantize.type", "choice", "Q8_0", QUANT_TARGETS, help="llama.cpp quantization"),),
     default_model="smollm2-135m-instruct",
