@@ -66,14 +66,20 @@ class Activity:
             if info is not None and info.state == "queued":
                 self._live[request] = replace(info, state="running")
 
-    def end(self, request: int, status: int, *, tokens: int | None = None, run_id: str = "") -> None:
-        """The request is over with HTTP ``status``."""
+    def end(self, request: int, status: int, *, tokens: int | None = None, run_id: str = "",
+            ttft_ms: float | None = None) -> None:
+        """The request is over with HTTP ``status``; a whole (not streamed) answer brings its token count
+        and the engine's TTFT, and its tokens count towards tokens/s now."""
+        now = time.monotonic()
         with self._lock:
             info = self._live.pop(request, None)
             if info is None:
                 return
+            if tokens is not None and info.tokens == 0:
+                self._token_times.extend([now] * tokens)
             done = replace(info, state="done", status=status, run_id=run_id,
                            tokens=info.tokens if tokens is None else tokens,
+                           ttft_ms=info.ttft_ms if info.ttft_ms is not None else ttft_ms,
                            e2el_ms=(time.time() - info.started) * 1000)
             self._log.append(done)
 

@@ -79,7 +79,8 @@ async def _whole(ctx: ServerContext, request: Request, ticket: TicketStream, req
         ctx.activity.end(request_id, error.status, run_id=outcome.run_id)
         return error.response()
     result = outcome.result
-    ctx.activity.end(request_id, 200, tokens=completion_tokens(result), run_id=outcome.run_id)
+    ctx.activity.end(request_id, 200, tokens=completion_tokens(result), run_id=outcome.run_id,
+                     ttft_ms=outcome.metrics.get("ttft_ms"))
     return JSONResponse(shaper.full(result))
 
 

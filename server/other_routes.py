@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 
 from app.model_refs import UnknownModel, resolve_model_ref
 from server.context import ServerContext, json_body
-from server.errors import ApiError
 from server.llm_routes import _call
 from server.openai_params import bad
 
@@ -46,12 +45,12 @@ def router(ctx: ServerContext) -> APIRouter:
     @api.get("/health")
     async def health() -> Response:
         slots = ctx.service.slots()
-        return JSONResponse({"status": "ok", "models_loaded": sum(s.state == "loaded" for s in slots),
+        return JSONResponse({"status": "ok", "models_loaded": sum(s.state == "ready" for s in slots),
                              "requests_in_flight": len(ctx.activity.live()), "time": time.time()})
 
     @api.get("/v1/models")
     async def models() -> Response:
-        loaded = {s.key.model for s in ctx.service.slots() if s.state == "loaded"}
+        loaded = {s.key.model for s in ctx.service.slots() if s.state == "ready"}
         return JSONResponse({"object": "list", "data": await asyncio.to_thread(_list_models, loaded)})
 
     @api.post("/v1/classify")
@@ -77,6 +76,10 @@ def router(ctx: ServerContext) -> APIRouter:
             with contextlib.suppress(OSError):
                 os.unlink(image)
         result.pop("series", None)
+        if not result.get("classified") and result.get("failed"):
+            errors = result.get("errors") or [{}]
+            reason = str(errors[0].get("error") or errors[0].get("message") or errors[0]).replace(image, "body")
+            raise bad(f"the body is not an image the model can read: {reason}", "body")
         return JSONResponse({"model": model, **result})
 
     @api.post("/v1/bayes/query")
@@ -86,14 +89,9 @@ def router(ctx: ServerContext) -> APIRouter:
         if not isinstance(network, str):
             raise bad("'network' must be a network name or file", "network")
         path = await ctx.resolve(network, "bayes")
-        params: dict[str, Any] = {k: body[k] for k in ("evidence", "soft_evidence", "targets", "method", "samples", "seed")
-                  if k in body}
-        try:
-            result = await _call(ctx, request, path, network, "query", params, options={}, engine="bayes")
-        except ApiError as exc:
-            if exc.status == 500 and "not" in exc.message and "network" in exc.message:
-                raise ApiError(404, exc.message, param="network") from exc
-            raise
+        fields = ("evidence", "soft_evidence", "targets", "method", "samples", "seed")
+        params: dict[str, Any] = {k: body[k] for k in fields if k in body}
+        result = await _call(ctx, request, path, network, "query", params, options={}, engine="bayes")
         result.pop("series", None)
         return JSONResponse({"network": network, **result})
 

@@ -48,6 +48,7 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("models", "Models", "ui.models.page:ModelsPage"),
     PageEntry("compare", "Compare", "ui.compare.page:ComparePage"),
     PageEntry("history", "History", "ui.history.page:HistoryPage"),
+    PageEntry("server", "Server", "ui.server.page:ServerPage"),
     PageEntry("settings", "Settings", "ui.settings.page:SettingsPage"),
 )
 PAGE_KEYS = tuple(entry.key for entry in PAGES)

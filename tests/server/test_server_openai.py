@@ -137,8 +137,11 @@ def test_embeddings(served: Running) -> None:
 
 
 def test_model_list_names_the_starters(served: Running) -> None:
-    ids = [m.id for m in client(served).models.list().data]
-    assert MODEL in ids
+    client(served).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1)
+    models = {m.id: m for m in client(served).models.list().data}
+    assert MODEL in models and models[MODEL].owned_by == "workbench"
+    assert getattr(models[MODEL], "loaded") is True  # noqa: B009 (an extra field of ours)
+    assert getattr(models["gemma3-270m"], "loaded") is False  # noqa: B009
 
 
 def test_tokenize_detokenize_round_trip(served: Running) -> None:
