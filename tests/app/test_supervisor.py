@@ -173,3 +173,61 @@ def test_inprocess_client_has_the_same_behaviour(inprocess: InProcessClient) -> 
     assert isinstance(handle.wait(), Cancelled)
     with pytest.raises(RequestFailed):
         inprocess.call("fail")
+
+
+# --- an engine's concurrent_ops run side by side in the worker ------------------------------------------
+@pytest.fixture
+def concurrent_worker() -> Iterator[WorkerClient]:
+    from tests.support.concurrent_echo import SPEC as CONCURRENT
+
+    register_spec(CONCURRENT)
+    client = WorkerClient(CONCURRENT, threads=1, cancel_grace_s=2.0)
+    client.load("m1", "cpu", {"parallel": 2})
+    yield client
+    client.close()
+    unregister_spec(CONCURRENT.id)
+
+
+def _partial_times(events: list[object]) -> list[float]:
+    return [e.data["t"] for e in events if isinstance(e, Partial)]
+
+
+def test_concurrent_ops_run_side_by_side(concurrent_worker: WorkerClient) -> None:
+    first = concurrent_worker.submit("stream", {"count": 8, "delay": 0.05})
+    second = concurrent_worker.submit("stream", {"count": 8, "delay": 0.05})
+    a, b = list(first.events(timeout=30)), list(second.events(timeout=30))
+    ta, tb = _partial_times(a), _partial_times(b)
+    assert isinstance(a[-1], Result) and isinstance(b[-1], Result)
+    assert len(ta) == len(tb) == 8
+    assert tb[0] < ta[-1] and ta[0] < tb[-1]  # interleaved: the second did not wait for the first
+
+
+def test_cancel_one_concurrent_request_leaves_the_other(concurrent_worker: WorkerClient) -> None:
+    victim = concurrent_worker.submit("stream", {"count": 1000, "delay": 0.01})
+    other = concurrent_worker.submit("stream", {"count": 20, "delay": 0.01})
+    for event in victim.events(timeout=30):
+        if isinstance(event, Partial) and event.data["index"] == 3:
+            victim.cancel()
+    assert isinstance(victim.wait(30), Cancelled)
+    assert other.result(timeout=30)["metrics"]["tokens"] == 20
+
+
+def test_load_waits_for_running_concurrent_requests(concurrent_worker: WorkerClient) -> None:
+    running = concurrent_worker.submit("stream", {"count": 10, "delay": 0.05})
+    load = concurrent_worker.submit_load("m2", "cpu", {"parallel": 2})
+    stream_events = list(running.events(timeout=30))
+    load_events = list(load.events(timeout=30))
+    started = next(e for e in load_events if isinstance(e, Started))
+    assert isinstance(stream_events[-1], Result) and isinstance(load_events[-1], Result)
+    assert started.t >= max(_partial_times(stream_events))  # the model did not change under the stream
+
+
+def test_crash_during_concurrent_requests_ends_them_all(concurrent_worker: WorkerClient) -> None:
+    streams = [concurrent_worker.submit("stream", {"count": 100000, "delay": 0.01}) for _ in range(2)]
+    for event in streams[0].events(timeout=30):
+        if isinstance(event, Partial) and event.data["index"] == 3:
+            break
+    with pytest.raises(EngineDeadError):
+        concurrent_worker.call("crash", timeout=30)
+    for handle in streams:
+        assert isinstance(handle.wait(30), EngineDead)
