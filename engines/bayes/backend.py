@@ -5,11 +5,13 @@ The junction tree code calls only these methods, so the same propagation runs on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from engines.base import EngineError, ErrorKind
+from engines.bayes.spec import GPU_MIN_ENTRIES
 
 
 class Ops(Protocol):
@@ -141,3 +143,15 @@ def make_ops(device: str, backend: str = "auto", dtype: str = "float64") -> Ops:
         return TorchOps(device, dtype)
     except ImportError:
         raise EngineError(ErrorKind.DEVICE, f"device {device} needs torch, which is not installed") from None
+
+
+def choose_ops(device: str, options: Mapping[str, Any], tree_entries: int) -> tuple[Ops, str]:
+    """The array backend for ``device`` and the load options; ``auto`` on a GPU keeps small trees on numpy."""
+    backend = str(options.get("backend", "auto"))
+    dtype = str(options.get("dtype", "float64"))
+    threshold = int(options.get("gpu_min_entries", GPU_MIN_ENTRIES))
+    if backend == "auto" and device.startswith("cuda") and dtype == "float64" and tree_entries < threshold:
+        note = (f"auto: numpy on the CPU — the junction tree has {tree_entries:,} entries, below the "
+                f"{threshold:,} where {device} starts to pay (gpu_min_entries)")
+        return NumpyOps(), note
+    return make_ops(device, backend, dtype), ""

@@ -15,7 +15,7 @@ import numpy as np
 
 from engines.base import EngineError, ErrorKind, RunContext
 from engines.bayes import catalogue
-from engines.bayes.backend import Ops, make_ops
+from engines.bayes.backend import NumpyOps, Ops, choose_ops
 from engines.bayes.evidence import Evidence, batch_likelihoods, parse_evidence
 from engines.bayes.formats.read import read_network
 from engines.bayes.jtree import TreeLayout, plan_tree
@@ -40,6 +40,7 @@ class BayesEngine:
         self.warnings: list[str] = []
         self.metrics: dict[str, float] = {}
         self.budget_bytes = 0
+        self.backend_note = ""
 
     # --- protocol --------------------------------------------------------------------------------
     def load(self, model: str, device: str, options: Mapping[str, Any], ctx: RunContext) -> Mapping[str, Any]:
@@ -51,12 +52,12 @@ class BayesEngine:
         t1 = time.perf_counter()
         ctx.check_cancelled()
         ctx.progress(1, 3, "triangulating")
-        self.ops = make_ops(device, str(options.get("backend", "auto")), str(options.get("dtype", "float64")))
         layout = plan_tree(net)
+        self.ops, self.backend_note = choose_ops(device, options, layout.triangulation.total_size)
         t2 = time.perf_counter()
         ctx.check_cancelled()
         self.net, self.layout, self.path, self.warnings = net, layout, path, warnings
-        self.budget_bytes = _budget(options, device)
+        self.budget_bytes = _budget(options, "cpu" if isinstance(self.ops, NumpyOps) else device)
         need = layout.predicted_bytes()
         self.refusal = ""
         self.tree = None
@@ -75,7 +76,8 @@ class BayesEngine:
         info = network_info(net, layout, summary=True)
         info.update({
             "model_id": net.name, "name": net.name, "path": str(path), "device": device,
-            "backend": self.ops.name, "compiled": self.tree is not None, "refusal": self.refusal,
+            "backend": self.ops.name, "backend_note": self.backend_note, "compiled": self.tree is not None,
+            "refusal": self.refusal,
             "warnings": warnings, "metrics": dict(self.metrics),
         })
         return info

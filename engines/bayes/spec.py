@@ -15,6 +15,13 @@ def _devices(devices: Sequence[Device]) -> list[str]:
     return ["cpu"] + [d.id for d in devices if d.kind == "gpu" and d.backend == "torch"]
 
 
+# Below this many junction-tree entries, numpy on the CPU beats a GPU: each message pass is many tiny
+# kernels whose launch cost dominates (ALARM, ~10^4 entries, ran 7x slower on an H100). The figure is the
+# crossover bench/bayes_gpu.py measures on a GPU machine; until then it is set where the tables are large
+# enough for one kernel to do ~1 ms of work. Override with the load option ``gpu_min_entries``.
+GPU_MIN_ENTRIES = 2_000_000
+
+
 SPEC = EngineSpec(
     id="bayes",
     kind=EngineKind.BAYES,
@@ -30,6 +37,8 @@ SPEC = EngineSpec(
     load_options=(
         OptionSpec("backend", "choice", "auto", ("auto", "numpy", "torch"), help="array library of exact inference"),
         OptionSpec("normalize", "bool", False, help="rescale tables whose columns do not sum to one"),
+        OptionSpec("gpu_min_entries", "int", GPU_MIN_ENTRIES,
+                   help="auto on a GPU: junction trees smaller than this stay on numpy (measured crossover)"),
     ),
     op_options=(OptionSpec("query.method", "choice", "auto", ("auto", *METHODS),
                            help="auto: the junction tree where it compiles, else elimination"),),
