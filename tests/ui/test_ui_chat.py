@@ -203,3 +203,32 @@ def test_killed_worker_shows_reason_and_restarts(chat: ChatPage) -> None:
     wait_for(lambda: chat.generating, 30, "the retry")
     _answered(chat)
     assert chat.state.last.role == "assistant" and chat.state.messages[-2].content.startswith("Count")
+
+
+def test_theme_switch_redraws_the_open_conversation(chat: ChatPage) -> None:
+    from ui.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    if chat.state is None or not chat.state.messages:
+        _ask(chat, "Say hi.")
+        _answered(chat)
+    try:
+        apply_theme(app, "light")
+        wait_for(lambda: "#eaf1ff" in chat.view.toHtml().lower(), 10, "the light bubbles")
+        apply_theme(app, "dark")
+        # The open conversation is drawn again in the dark colours, without opening another one.
+        wait_for(lambda: "#24324a" in chat.view.toHtml().lower(), 10, "the dark bubbles")
+        assert "#eaf1ff" not in chat.view.toHtml().lower()
+    finally:
+        apply_theme(app, "light")
+
+
+def test_model_bar_names_the_registry_model_and_says_loaded(chat: ChatPage) -> None:
+    wait_for(lambda: chat.session.is_loaded and not chat.session.busy, 120, "the model")
+    chat._refresh_load_button()
+    assert chat.model_bar.load_button.text() == "Loaded"
+    assert chat.model_bar.status.text().startswith(STARTER_LLM)
+    assert chat.model_bar.n_ctx.specialValueText() == "auto"
+    label = next(w for w in chat.model_bar.findChildren(type(chat.context_label)) if w.text() == "Context")
+    assert label.buddy() is chat.model_bar.n_ctx

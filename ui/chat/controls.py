@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.discovery import get_spec
+from app.discovery import declared_option
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
@@ -49,9 +49,8 @@ class ModelBar(QWidget):
         self.n_ctx.setRange(0, 1 << 20)
         self.n_ctx.setSingleStep(1024)
         self.n_ctx.setSpecialValueText("auto")
-        self.n_ctx.setPrefix("ctx ")
         self.n_ctx.setMinimumWidth(90)
-        self.n_ctx.setToolTip(get_spec("llm").option("n_ctx").help.capitalize())
+        self.n_ctx.setToolTip(declared_option("llm", "n_ctx").help.capitalize())
         self.load_button = QPushButton("Load")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -71,6 +70,9 @@ class ModelBar(QWidget):
         settings_row.setContentsMargins(0, 0, 0, 0)
         settings_row.addWidget(QLabel("Device"))
         settings_row.addWidget(self.device)
+        context_label = QLabel("Context")
+        context_label.setBuddy(self.n_ctx)
+        settings_row.addWidget(context_label)
         settings_row.addWidget(self.n_ctx)
         settings_row.addWidget(self.progress)
         settings_row.addWidget(self.status, 1)

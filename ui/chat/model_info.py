@@ -40,9 +40,10 @@ def estimate_fit(ref: str, n_ctx: int) -> str:
             f"{free_ram / 2**30:.1f} GiB RAM free: {fit.verdict.value}")
 
 
-def describe_loaded(info: dict[str, Any]) -> str:
-    """The line shown once a model is loaded."""
-    parts = [str(info.get("name") or info.get("model_id") or "model")]
+def describe_loaded(info: dict[str, Any], label: str | None = None) -> str:
+    """The line shown once a model is loaded, named by ``label`` (its registry or starter id) when given."""
+    name = str(info.get("name") or info.get("model_id") or "model")
+    parts = [f"{label} ({name})" if label and label != name and "/" not in label else name]
     if info.get("quantization"):
         parts.append(str(info["quantization"]))
     if isinstance(info.get("load_ms"), int | float):

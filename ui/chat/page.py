@@ -137,6 +137,14 @@ class ChatPage(ConversationActions):
         self.regenerate_button.setEnabled(not generating and not loading and self.state is not None
                                           and self.state.last is not None)
         self.model_bar.load_button.setEnabled(not generating and not loading)
+        self._refresh_load_button()
+
+    def _refresh_load_button(self) -> None:
+        # "Loaded" while the chosen model, device and context are the loaded ones; "Load" once they differ.
+        loaded = self.session.is_loaded and self.session.uses(*self._wanted())
+        self.model_bar.load_button.setText("Loaded" if loaded else "Load")
+        self.model_bar.load_button.setToolTip("This model is loaded with these settings" if loaded
+                                              else "Load the chosen model with these settings now")
 
     def _show_state(self, state: ConversationState) -> None:
         self.state = state
@@ -193,6 +201,7 @@ class ChatPage(ConversationActions):
     def _model_changed(self, ref: str) -> None:
         if not ref:
             return
+        self._refresh_load_button()
         self.settings.setValue("chat/model", ref)
         if self.session.busy:
             return
@@ -204,7 +213,7 @@ class ChatPage(ConversationActions):
             if generation != self._fit_generation or self.session.busy:
                 return
             if self.session.is_loaded and self.session.uses(*self._wanted()):
-                self.model_bar.status.setText(describe_loaded(self.session.model_info))
+                self.model_bar.status.setText(describe_loaded(self.session.model_info, self.session.model_id))
             elif self.session.is_loaded:
                 self.model_bar.status.setText(f"{ref}: {text} (loaded now: {self.session.model_id}; it loads "
                                               "with your next message, or press Load)")
@@ -241,7 +250,8 @@ class ChatPage(ConversationActions):
     def _loaded(self, info: dict[str, Any]) -> None:
         lower_priority(self.session.worker_pid)
         self.banner.hide()
-        self.model_bar.set_busy(False, describe_loaded(info))
+        self.model_bar.set_busy(False, describe_loaded(info, self.session.model_id))
+        self._refresh_load_button()
         self._show_context(self.state.context_used if self.state else None)
         self._set_busy(self.generating)
 
@@ -323,6 +333,7 @@ class ChatPage(ConversationActions):
         """Stop the answer being generated (what came so far is kept)."""
         if self.generating:
             self.session.cancel()
+            self.composer.setFocus()
 
     def _finished(self, outcome: RunOutcome) -> None:
         request, self.request = self.request, None

@@ -54,7 +54,8 @@ def stats_line(stats: Mapping[str, Any]) -> str:
     reason = stats.get("stop_reason")
     if reason in ("cancelled", "length", "context_full", "crashed"):
         parts.append({"cancelled": "stopped", "length": "hit the token limit",
-                      "context_full": "context full", "crashed": "worker crashed"}[str(reason)])
+                      "context_full": "context full",
+                      "crashed": "interrupted: worker crashed (regenerate, or ask it to continue)"}[str(reason)])
     return " · ".join(parts)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from PySide6.QtCore import QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -87,7 +87,7 @@ class ChatView(QTextBrowser):
         header = f'<p style="margin-bottom: 2px;"><b style="color: {colours["who"]};">{who}</b></p>'
         if message.role == "user":
             body = (f'<table width="100%" cellspacing="0" cellpadding="8" bgcolor="{colours["user_bg"]}">'
-                    f'<tr><td>{render_plain(message.content)}</td></tr></table>')
+                    f'<tr><td style="color: {colours["who"]};">{render_plain(message.content)}</td></tr></table>')
         else:
             body = render_markdown(message.content, dark=dark) or "<p><i>(empty answer)</i></p>"
         return header + body + footer_html
@@ -104,6 +104,13 @@ class ChatView(QTextBrowser):
             return
         self.setHtml("".join(self._message_html(m, colours, dark) for m in self.messages))
         self.scroll_to_end()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Redraw the conversation in the new colours when the theme changes (not mid-stream)."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and self._stream_start is None and hasattr(self, "_timer"):
+            self.set_messages(self.messages)
 
     def scroll_to_end(self) -> None:
         """Show the newest text."""
