@@ -59,10 +59,12 @@ def connect(address: str | None = None, token: str | None = None, *, save: bool 
         raise ClusterError("no cluster address: run `workbench cluster connect HOST:PORT` "
                            "(or `workbench cluster start-head` on this machine)")
     with _lock:
+        if ray.is_initialized() and _connected_address == address:
+            return address
+        _check_reachable(address)  # before leaving the cluster this process may be connected to
         if ray.is_initialized():
-            if _connected_address == address:
-                return address
             ray.shutdown()
+            _connected_address = None
         apply_auth_environment(token)
         try:
             ray.init(address=address, include_dashboard=False, logging_level="WARNING",
@@ -74,6 +76,21 @@ def connect(address: str | None = None, token: str | None = None, *, save: bool 
     if save:
         saved_address_path().write_text(json.dumps({"address": address}))
     return address
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    # Ray retries a head that is not there for about 20 s; a closed port is known at once.
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or address.startswith("ray://"):
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterError(f"no cluster answers at {address} ({exc.strerror or exc}); is the head running "
+                           "(`workbench cluster start-head`) and the port open?") from exc
 
 
 def connected() -> bool:

@@ -7,9 +7,12 @@ else by its host name (made unique with the node id when hosts repeat). Its devi
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from app.cluster.connection import ensure_connected
@@ -135,18 +138,38 @@ def probe_node(node_id: str, refresh: bool = False, timeout: float = PROBE_TIMEO
     with _probe_lock:
         if not refresh and node_id in _probe_cache:
             return _probe_cache[node_id]
+    saved = _probe_file(node_id)
+    if not refresh and saved.exists():
+        # A node id lives as long as that node's Ray processes: the probe stays true until it restarts.
+        try:
+            report: dict[str, Any] = json.loads(saved.read_text())
+            with _probe_lock:
+                _probe_cache[node_id] = report
+            return report
+        except (OSError, ValueError):
+            pass
     ensure_connected()
     task = ray.remote(_probe_on_node).options(
         num_cpus=0, max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
         # Importing torch/ONNX Runtime must not spin threads on a node that runs a model.
         runtime_env={"env_vars": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}})
     try:
-        report: dict[str, Any] = ray.get(task.remote(), timeout=timeout)
+        report = ray.get(task.remote(), timeout=timeout)
     except Exception as exc:
         raise ClusterError(f"probing node {node_id[:8]} failed: {type(exc).__name__}: {str(exc)[:400]}") from exc
     with _probe_lock:
         _probe_cache[node_id] = report
+    with contextlib.suppress(OSError):
+        saved.write_text(json.dumps(report, default=str))
     return report
+
+
+def _probe_file(node_id: str) -> Path:
+    from app.cluster.ray_env import cluster_dir
+
+    folder = cluster_dir() / "probes"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{node_id}.json"
 
 
 def cluster_devices() -> list[str]:

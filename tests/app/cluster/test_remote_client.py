@@ -22,7 +22,7 @@ from app.cluster import inventory as cluster_nodes  # noqa: E402 - after the ski
 from app.cluster.remote_client import RemoteClient, is_remote_device, start_remote_engine  # noqa: E402
 from app.errors import RequestFailed  # noqa: E402
 from app.history import History  # noqa: E402
-from app.messages import Cancelled, EngineDead, Partial, Progress  # noqa: E402
+from app.messages import EngineDead, Partial  # noqa: E402
 from app.recording import run_recorded  # noqa: E402
 from app.supervisor import InProcessClient  # noqa: E402
 
@@ -244,14 +244,30 @@ def test_token_auth_refuses_a_client_without_the_token(ray_cluster: Any, tmp_pat
     assert codes["none"] != 0 and "connected" not in outputs["none"].splitlines()
     assert "token" in outputs["none"].lower()  # refused for the missing token, not for something else
     assert codes["right"] == 0 and outputs["right"].strip().endswith("connected"), outputs["right"][-2000:]
-    assert _connect_without_saved_token(tmp_path / "fresh") == 3
+    assert _connect_without_saved_token(ray_cluster.address, tmp_path / "fresh") == 3
 
 
-def _connect_without_saved_token(home: Path) -> int:
-    child = _connect_in_child("127.0.0.1:1", None, home)
+def _connect_without_saved_token(address: str, home: Path) -> int:
+    child = _connect_in_child(address, None, home)
     out = child.communicate(timeout=60)[0]
     assert "no cluster token" in out  # refused here, before anything is sent
     return int(child.returncode)
+
+
+def test_a_head_that_is_not_there_fails_fast_and_keeps_the_connection(ray_cluster: Any) -> None:
+    import socket
+
+    from app.cluster.connection import connect, connected
+    from app.cluster.ray_env import ClusterError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match="no cluster answers"):
+            connect(closed, save=False)
+    assert time.monotonic() - started < 10 and connected()
+    assert {n.name for n in cluster_nodes.live_nodes()} >= {"n1", "n2"}
 
 
 def test_cluster_status_command(ray_cluster: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -260,11 +276,3 @@ def test_cluster_status_command(ray_cluster: Any, capsys: pytest.CaptureFixture[
     assert main(["cluster", "status", "--json"]) == 0
     listed = {n["name"]: n for n in json.loads(capsys.readouterr().out)}
     assert {"n1", "n2"} <= set(listed) and "n2/cpu" in listed["n2"]["devices"]
-
-
-def test_progress_events_are_plain_messages() -> None:
-    # Events cross Ray as the same frozen dataclasses as over the worker pipe (pickled by reference).
-    import pickle
-
-    event = Progress("r1", 1.0, 2.0, "x")
-    assert pickle.loads(pickle.dumps(event)) == event and Cancelled("r1").data == {}
