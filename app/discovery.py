@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 
-from engines.base import Engine, EngineSpec
+from engines.base import Engine, EngineSpec, OptionSpec
 
 GROUP = "workbench.engines"
 
@@ -79,6 +79,24 @@ def get_spec(engine_id: str) -> EngineSpec:
     if engine_id not in found.specs:
         raise KeyError(f"no engine {engine_id!r} (installed: {', '.join(sorted(found.specs)) or 'none'})")
     return found.specs[engine_id]
+
+
+def find_spec(engine_id: str) -> EngineSpec | None:
+    """The spec of one engine, or None where it is not installed (or its plugin failed to load)."""
+    try:
+        return get_spec(engine_id)
+    except KeyError:
+        return None
+
+
+def declared_option(engine_id: str, name: str) -> OptionSpec:
+    """An option an engine declares; a bare one (no choices, no default, no help) where the engine or the
+    option is missing, so a page built from it still opens and the load says what is wrong."""
+    spec = find_spec(engine_id)
+    try:
+        return spec.option(name) if spec is not None else OptionSpec(name, "text")
+    except KeyError:
+        return OptionSpec(name, "text")
 
 
 def load_engine_class(dotted: str) -> type[Engine]:

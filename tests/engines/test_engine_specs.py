@@ -74,3 +74,13 @@ def test_the_onnx_runtime_provider_map_is_the_specs() -> None:
         ("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
     with pytest.raises(Exception, match="no CoreMLExecutionProvider"):
         providers_for("mps", ["CPUExecutionProvider"])
+
+
+def test_a_missing_engine_or_option_reads_as_a_bare_option() -> None:
+    from app.discovery import declared_option, find_spec
+
+    assert find_spec("no-such-engine") is None and find_spec("vision") is not None
+    for engine_id, name in (("no-such-engine", "backend"), ("vision", "colour")):
+        bare = declared_option(engine_id, name)
+        assert (bare.name, bare.choices, bare.default, bare.help) == (name, (), None, "")
+    assert declared_option("vision", "backend").default == "auto"

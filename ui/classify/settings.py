@@ -9,15 +9,17 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton, QWidget
 
-from app.discovery import get_spec
+from app.discovery import declared_option, find_spec
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
-# What the vision engine declares (its light spec; no engine code is imported).
-_SPEC = get_spec("vision")
-STARTER = _SPEC.default_model
-BACKENDS = _SPEC.choices("backend")
-PRECISIONS = _SPEC.choices("precision")
+# What the vision engine declares (its light spec; no engine code is imported). A missing engine leaves the
+# lists empty: the page still opens, and loading says the engine is not installed.
+_SPEC = find_spec("vision")
+STARTER = _SPEC.default_model if _SPEC is not None else ""
+_BACKEND, _PRECISION, _BATCH = (declared_option("vision", name) for name in ("backend", "precision", "batch"))
+BACKENDS = tuple(str(c) for c in _BACKEND.choices)
+PRECISIONS = tuple(str(c) for c in _PRECISION.choices)
 MODEL_FILTER = "Image classifiers (*.onnx *.safetensors *.pth *.pt);;All files (*)"
 _KEY = "classify/"
 
@@ -55,13 +57,13 @@ class RunSettings(QWidget):
         browse.setText("…")
         browse.setToolTip("Open a model file (.onnx, .safetensors, .pth)")
         browse.clicked.connect(self._browse)
-        self.backend = _combo(BACKENDS, _SPEC.option("backend").help)
-        self.precision = _combo(PRECISIONS, _SPEC.option("precision").help)
+        self.backend = _combo(BACKENDS, _BACKEND.help)
+        self.precision = _combo(PRECISIONS, _PRECISION.help)
         self.device = DevicePicker(context, engine="vision")
         self.batch = QSpinBox()
         self.batch.setRange(1, 256)
-        self.batch.setValue(int(_SPEC.option("batch").default))
-        self.batch.setToolTip(_SPEC.option("batch").help.capitalize())
+        self.batch.setValue(int(_BATCH.default or 8))
+        self.batch.setToolTip(_BATCH.help.capitalize())
         for label, widget in (("Model", self.model), (None, browse), ("Backend", self.backend),
                               ("Precision", self.precision), ("Device", self.device), ("Batch", self.batch)):
             if label:
