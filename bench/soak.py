@@ -87,7 +87,8 @@ def _one_cancelled_early(http: httpx.Client, base_url: str, index: int) -> tuple
 
 
 def run_soak(base_url: str, history: History, requests: int, *, concurrency: int = 2,
-             worker_rss: Callable[[], int] | None = None, settle_s: float = 60.0) -> SoakReport:
+             worker_rss: Callable[[], int] | None = None, settle_s: float = 60.0,
+             progress: bool = False) -> SoakReport:
     """Send ``requests`` mixed requests with ``concurrency`` clients; check the history afterwards."""
     report = SoakReport()
     warm_at = max(1, requests // 10)
@@ -107,6 +108,9 @@ def run_soak(base_url: str, history: History, requests: int, *, concurrency: int
                 report.errors.append(error)
             if report.sent == warm_at and worker_rss is not None:
                 report.rss_warm_bytes = worker_rss()
+            if progress and report.sent % 100 == 0:
+                rss = f", worker RSS {worker_rss() / 2**20:.1f} MiB" if worker_rss is not None else ""
+                print(f"  {report.sent} sent after {time.perf_counter() - t0:.0f} s{rss}", flush=True)
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, range(requests)))
@@ -162,7 +166,7 @@ def main() -> int:
 
             try:
                 report = run_soak(server.address + "/v1", history, args.requests,
-                                  concurrency=args.concurrency, worker_rss=rss)
+                                  concurrency=args.concurrency, worker_rss=rss, progress=True)
             finally:
                 server.stop()
         history.close()

@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 _ids = itertools.count(1)
 LOG_SIZE = 500
@@ -38,6 +39,7 @@ class Activity:
         self._live: dict[int, RequestInfo] = {}
         self._log: collections.deque[RequestInfo] = collections.deque(maxlen=LOG_SIZE)
         self._token_times: collections.deque[float] = collections.deque()
+        self._tickets: dict[int, Any] = {}  # request id -> its app.service Ticket (for its live state)
         self.total = 0
 
     def begin(self, client: str, endpoint: str, model: str) -> int:
@@ -47,6 +49,12 @@ class Activity:
             self._live[info.id] = info
             self.total += 1
         return info.id
+
+    def attach(self, request: int, ticket: Any) -> None:
+        """The service ticket serving ``request``: its state (queued, loading, running) is shown live."""
+        with self._lock:
+            if request in self._live:
+                self._tickets[request] = ticket
 
     def token(self, request: int, *, first: bool) -> None:
         """One generated token of ``request`` (the first sets its TTFT)."""
@@ -73,6 +81,7 @@ class Activity:
         now = time.monotonic()
         with self._lock:
             info = self._live.pop(request, None)
+            self._tickets.pop(request, None)
             if info is None:
                 return
             if tokens is not None and info.tokens == 0:
@@ -86,7 +95,13 @@ class Activity:
     def live(self) -> list[RequestInfo]:
         """Requests queued or running, oldest first."""
         with self._lock:
-            return sorted(self._live.values(), key=lambda r: r.id)
+            live = sorted(self._live.values(), key=lambda r: r.id)
+            tickets = dict(self._tickets)
+        out = []
+        for info in live:
+            state = getattr(tickets.get(info.id), "state", info.state)
+            out.append(replace(info, state=state) if state not in (info.state, "done") else info)
+        return out
 
     def log(self) -> list[RequestInfo]:
         """Finished requests, newest last."""

@@ -24,14 +24,17 @@ class ServerContext:
     service: ModelService
     config: ServerConfig
     activity: Activity = field(default_factory=Activity)
+    resolved: dict[str, str] = field(default_factory=dict)  # model id -> the path it was loaded from
 
     async def resolve(self, model: str, kind: str) -> str:
         """The path (or engine name) a worker loads for ``model``; unknown -> 404."""
         try:
-            return await asyncio.to_thread(resolve_for_load, model, kind)
+            path = await asyncio.to_thread(resolve_for_load, model, kind)
         except UnknownModel as exc:
             raise ApiError(404, f"The model '{model}' does not exist: {exc}", param="model",
                            code="model_not_found") from exc
+        self.resolved[model] = path
+        return path
 
     def submit(self, request: Request, engine: str, path: str, op: str, params: Mapping[str, Any], *,
                model_id: str, options: Mapping[str, Any] | None = None) -> TicketStream:

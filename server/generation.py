@@ -47,6 +47,7 @@ async def run_generation(ctx: ServerContext, request: Request, *, op: str, path:
     except ApiError as exc:
         activity.end(request_id, exc.status)
         raise
+    activity.attach(request_id, ticket.ticket)
     if not stream:
         return await _whole(ctx, request, ticket, request_id, shaper)
     first = await _first_output(ticket, lambda: activity.running(request_id))

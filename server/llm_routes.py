@@ -133,9 +133,8 @@ def router(ctx: ServerContext) -> APIRouter:
         add_special = bool(body.get("add_special_tokens", True))
         result = await _call(ctx, request, path, model, "tokenize",
                              {"text": prompt, "add_bos": add_special, "special": add_special})
-        info = await _call(ctx, request, path, model, "count", {"text": ""})
         strs = result["pieces"] if body.get("return_token_strs") else None
-        return JSONResponse({"count": result["count"], "max_model_len": info["n_ctx"], "tokens": result["tokens"],
+        return JSONResponse({"count": result["count"], "max_model_len": result["n_ctx"], "tokens": result["tokens"],
                              "token_strs": strs})
 
     @api.post("/detokenize")

@@ -13,7 +13,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.model_refs import UnknownModel, resolve_model_ref
 from server.context import ServerContext, json_body
 from server.llm_routes import _call
 from server.openai_params import bad
@@ -21,21 +20,21 @@ from server.openai_params import bad
 MAX_TOPK = 100
 
 
-def _list_models(loaded_paths: set[str]) -> list[dict[str, Any]]:
+def _list_models(loaded_ids: set[str]) -> list[dict[str, Any]]:
     from app.models.registry import Registry
 
     with Registry() as registry:
         records = registry.list()
-    out = []
-    for record in records:
-        path = record.path
-        if not path:
-            with contextlib.suppress(UnknownModel):
-                path = str(resolve_model_ref(record.id, record.kind))
-        out.append({"id": record.id, "object": "model", "created": int(record.added_at or 0),
-                    "owned_by": "workbench", "kind": record.kind, "format": record.format,
-                    "loaded": bool(path) and path in loaded_paths})
-    return out
+    # Starter models are assembled on first use: listing them must not resolve (and so build) them.
+    return [{"id": r.id, "object": "model", "created": int(r.added_at or 0), "owned_by": "workbench",
+             "kind": r.kind, "format": r.format, "loaded": r.id in loaded_ids} for r in records]
+
+
+def _registered_at(paths: set[str]) -> list[Any]:
+    from app.models.registry import Registry
+
+    with Registry() as registry:
+        return [r for r in (registry.find_by_path(p) for p in paths) if r is not None]
 
 
 def router(ctx: ServerContext) -> APIRouter:
@@ -50,7 +49,9 @@ def router(ctx: ServerContext) -> APIRouter:
 
     @api.get("/v1/models")
     async def models() -> Response:
-        loaded = {s.key.model for s in ctx.service.slots() if s.state == "ready"}
+        paths = {s.key.model for s in ctx.service.slots() if s.state == "ready"}
+        loaded = {model for model, path in ctx.resolved.items() if path in paths}
+        loaded |= {r.id for r in await asyncio.to_thread(_registered_at, paths)}
         return JSONResponse({"object": "list", "data": await asyncio.to_thread(_list_models, loaded)})
 
     @api.post("/v1/classify")

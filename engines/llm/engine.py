@@ -195,7 +195,7 @@ class LlamaEngine:
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=bool(params.get("add_bos", False)),
                               special=bool(params.get("special", False)))
         pieces = [llm.detokenize([t]).decode("utf-8", "replace") for t in tokens[:_MAX_TOKENIZE_PIECES]]
-        return {"tokens": tokens, "pieces": pieces, "count": len(tokens)}
+        return {"tokens": tokens, "pieces": pieces, "count": len(tokens), "n_ctx": self.loaded.n_ctx}
 
     def _op_embed(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
         from engines.llm.embedding import embed

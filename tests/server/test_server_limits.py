@@ -109,3 +109,35 @@ def test_classify_and_bayes_endpoints(tmp_path: Path) -> None:
         assert unknown.status_code == 404 and "asia" in unknown.json()["error"]["message"]
     finally:
         stop(running)
+
+
+def test_workbench_serve_command_serves_until_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-c", "from ui.launcher import main; raise SystemExit(main())",
+                                "serve", "--port", str(port), "--parallel", "2", "--ttl", "30"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()  # type: ignore[union-attr]
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=60).json()
+        assert MODEL in [m["id"] for m in models["data"]]
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert f"serving on http://127.0.0.1:{port}/v1" in out
+    assert process.returncode == 0, err
