@@ -63,7 +63,11 @@ def test_a_cancelled_chat_still_counts_as_used(history: History) -> None:
 def _workbench(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("workbench")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
-    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    # The source tree under test first, as pytest's own pythonpath has it (a package added since the editable
+    # install was made is then found too).
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "WORKBENCH_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=240)
 
 
