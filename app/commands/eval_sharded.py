@@ -15,11 +15,13 @@ def run_sharded_eval_command(args: argparse.Namespace) -> int:
     from app.cluster.ray_env import ClusterError
     from app.cluster.sharded_eval import ShardedEvalError, sharded_eval
     from app.commands.classify import eval_text, load_options
+    from app.default_models import default_model
     from app.errors import WorkbenchError
     from app.history import History
     from app.text_table import format_table
 
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    model = args.model or default_model("vision")
     cancel = threading.Event()
     shown: dict[str, str] = {}
     last = [0.0]
@@ -33,7 +35,7 @@ def run_sharded_eval_command(args: argparse.Namespace) -> int:
 
     history = History()
     try:
-        result = sharded_eval(args.folder, devices, args.model, load_options(args), threads=args.threads,
+        result = sharded_eval(args.folder, devices, model, load_options(args), threads=args.threads,
                               history=history, on_progress=on_progress, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
@@ -44,7 +46,8 @@ def run_sharded_eval_command(args: argparse.Namespace) -> int:
         return 1
     finally:
         history.close()
-    print("\r", end="", file=sys.stderr)
+    width = len("  ".join(shown.values()))
+    print("\r" + " " * width + "\r", end="", file=sys.stderr, flush=True)  # clear the progress line
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
