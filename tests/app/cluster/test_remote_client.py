@@ -170,16 +170,14 @@ def test_node_removed_mid_request_is_a_crashed_run_and_the_other_node_works(
         history.close()
 
 
-def test_sharded_eval_equals_one_worker(ray_cluster: Any, labelled_folder: Path) -> None:
-    from app.cluster.sharded_eval import sharded_eval
+def test_sharded_eval_equals_one_worker(ray_cluster: Any, labelled_folder: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
 
     options = {"backend": "onnxruntime", "threads": 1}
-    history = History(":memory:")
-    try:
-        merged = sharded_eval(labelled_folder, ["n1/cpu", "n2/cpu"], "efficientnet-lite0", options,
-                              threads=1, history=history)
-    finally:
-        history.close()
+    assert main(["eval", str(labelled_folder), "--devices", "n1/cpu,n2/cpu", "-m", "efficientnet-lite0",
+                 "--backend", "onnxruntime", "--threads", "1", "--json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
     with start_remote_engine("vision", "n1/cpu", threads=1) as single:
         single.load("efficientnet-lite0", "n1/cpu", options)
         whole = single.call("eval", {"folder": str(labelled_folder), "agreement": False}, timeout=300)
@@ -190,6 +188,11 @@ def test_sharded_eval_equals_one_worker(ray_cluster: Any, labelled_folder: Path)
     shards = {s["device"]: s for s in merged["shards"]}
     assert set(shards) == {"n1/cpu", "n2/cpu"} and sum(s["evaluated"] for s in shards.values()) == 8
     assert all(s["images_per_s"] > 0 for s in shards.values())
+    history = History()  # each shard is a run in this machine's history, on its node's device
+    try:
+        assert {history.get_run(s["run_id"])["device"] for s in shards.values()} == {"n1/cpu", "n2/cpu"}
+    finally:
+        history.close()
 
 
 def test_compare_includes_the_nodes_devices_with_their_fingerprints(ray_cluster: Any, tmp_path: Path) -> None:
