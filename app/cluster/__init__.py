@@ -13,9 +13,14 @@ Nothing here imports Ray at import time.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.cluster.connection import connect, connected, disconnect, saved_address
 from app.cluster.inventory import NodeRecord, cluster_devices, split_device
 from app.cluster.ray_env import ClusterError, ray_available
+
+if TYPE_CHECKING:
+    from app.cluster.remote_client import RemoteClient
 
 
 def nodes(refresh: bool = False) -> list[NodeRecord]:
@@ -30,7 +35,7 @@ def is_remote_device(device_id: str) -> bool:
     return split_device(device_id) is not None
 
 
-def start_remote_engine(engine_id: str, device_id: str, threads: int | None = None) -> object:
+def start_remote_engine(engine_id: str, device_id: str, threads: int | None = None) -> RemoteClient:
     """A :class:`app.cluster.remote_client.RemoteClient` on the node of ``device_id``."""
     from app.cluster.remote_client import start_remote_engine as start
 
