@@ -264,6 +264,14 @@ def run_classify(args: argparse.Namespace) -> int:
             history.close()
 
 
+def recorded_line(history: Any, run_id: str, more: str = "", *, hint: str = "") -> str:
+    """The closing line of a run: its id (and ``hint``) when the history kept it, "not recorded" and why if not."""
+    reason = getattr(history, "unrecorded", None)
+    if reason:
+        return f"not recorded ({reason}){more}"
+    return f"recorded as run {run_id[:8]}{hint}{more}"
+
+
 def _classify(client: Any, history: Any, info: Mapping[str, Any], inputs: list[str], args: argparse.Namespace,
               out: TextIO) -> tuple[int, list[dict[str, Any]]]:
     from app.messages import Partial, Progress
@@ -302,7 +310,7 @@ def _classify(client: Any, history: Any, info: Mapping[str, Any], inputs: list[s
         return 1, rows
     result = outcome.result or {}
     print(summary_text(result.get("metrics", {}), int(result.get("failed", 0))), file=out)
-    print(f"recorded as run {outcome.run_id[:8]} (workbench history --run {outcome.run_id})", file=out)
+    print(recorded_line(history, outcome.run_id, hint=f" (workbench history --run {outcome.run_id})"), file=out)
     summary = {k: v for k, v in result.items() if k not in ("series", "results")}
     _write_outputs(rows, summary, args)
     return (0 if result.get("classified") else 1), rows
@@ -366,7 +374,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2, default=str))
         else:
             print(eval_text(result))
-        print(f"recorded as run {outcome.run_id[:8]}; reports: {', '.join(result.get('report_files', []))}")
+        print(recorded_line(history, outcome.run_id, f"; reports: {', '.join(result.get('report_files', []))}"))
         if args.reliability and result.get("probability"):
             from app.quality.classify_scores import write_reliability_png
 
@@ -448,7 +456,7 @@ def run_bench(args: argparse.Namespace) -> int:
             for r in result["rows"]]
     print(format_table(("backend", "precision", "batch", "median ms", "p90 ms", "p99 ms", "images/s", "cold ms"),
                        rows, align_right=(2, 3, 4, 5, 6, 7)))
-    print(f"recorded as run {outcome.run_id[:8]}")
+    print(recorded_line(history, outcome.run_id))
     return 0
 
 
