@@ -371,6 +371,10 @@ class WorkerClient(EngineClient):
             self._conn.close()
         process.close()
         self._process = None
+        # Most workers never write a line: an empty log is noise in the data folder; one with output is kept.
+        with contextlib.suppress(OSError):
+            if self._stderr_path and os.path.getsize(self._stderr_path) == 0:
+                os.unlink(self._stderr_path)
 
 
 class InProcessClient(EngineClient):
