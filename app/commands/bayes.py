@@ -374,7 +374,9 @@ def run_networks(args: argparse.Namespace) -> int:
 # --- demo ---------------------------------------------------------------------------------------
 def demo(history: Any) -> None:
     """ALARM with evidence: posteriors of the diagnoses, the MPE's probability and what to observe next."""
-    args = argparse.Namespace(network="alarm", device="cpu", normalize=False, max_memory=None)
+    from app.default_models import spec_default
+
+    args = argparse.Namespace(network=spec_default("bayes"), device="cpu", normalize=False, max_memory=None)
     with bayes_worker() as client:
         info = _load(client, args)
         if info is None:

@@ -309,12 +309,14 @@ def _command(session: ChatSession, line: str) -> str | None:
 
 def demo(history: History) -> None:
     """A short two-turn chat with the starter model, printing the answers and their stats."""
+    from app.default_models import spec_default
     from app.model_refs import resolve_model_ref
     from app.service import ModelService
     from app.usecases.chat_turn import ChatModel
 
-    path = resolve_model_ref("smollm2-135m-instruct", "llm")
-    chat_model = ChatModel(str(path), "smollm2-135m-instruct", "cpu", {"n_ctx": 1024})
+    starter = spec_default("llm")
+    path = resolve_model_ref(starter, "llm")
+    chat_model = ChatModel(str(path), starter, "cpu", {"n_ctx": 1024})
     with ModelService(history) as service:
         loaded = service.load("llm", chat_model.model, options=chat_model.options).outcome()
         if not loaded.ok:

@@ -475,8 +475,10 @@ def demo(history: Any) -> None:
         if isinstance(event, Partial):
             print(image_line({**event.data, "path": Path(str(event.data["path"])).name}))
 
+    from app.default_models import spec_default
+
     with vision_worker() as client:
-        info = client.load("efficientnet-lite0", "cpu", {"backend": "auto"})
+        info = client.load(spec_default("vision"), "cpu", {"backend": "auto"})
         print(describe_model(info, client.call("card")))
         outcome = run_recorded(client, "classify", {"paths": [str(p) for p in photos], "topk": 3},
                                history=history, engine="vision", model_id=info["model_id"], device="cpu",

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.default_models import spec_default
 from app.recording import RunOutcome
 from app.usecases.bayes_query import posterior_question
 from ui.bayes.evidence import EvidenceSet, SoftEvidenceDialog
@@ -27,7 +28,6 @@ from ui.bayes.network_choice import NetworkChoice, list_shipped_networks
 from ui.context import AppContext
 from ui.engine_session import EngineSession
 
-DEFAULT_NETWORK = "alarm"
 # Interactive posterior updates are recorded like every other run (the History page lists them).
 RECORD_QUERIES = True
 STALE_AFTER_MS = 150
@@ -62,7 +62,8 @@ class BayesPage(NetworkChoice):
         self._build()
         self._connect()
         self.context.tasks.run(list_shipped_networks, on_done=self._networks_listed)
-        self.load_network(str(self.context.settings.value(_KEY + "network", DEFAULT_NETWORK) or DEFAULT_NETWORK))
+        default = spec_default("bayes")
+        self.load_network(str(self.context.settings.value(_KEY + "network", default) or default))
 
     # --- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
