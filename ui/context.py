@@ -10,6 +10,18 @@ from app.history import History
 from ui.tasks import TaskRunner
 
 
+def open_gui_history(notices: list[str]) -> History:
+    """The window's history: the real file, or one that keeps nothing when it cannot be opened (noticed)."""
+    from app.history_open import open_history
+    from core.paths import DataFolderError
+
+    try:
+        return open_history(on_notice=notices.append)
+    except DataFolderError as exc:  # WORKBENCH_HOME names a file: still start, and say so
+        notices.append(f"{exc}; runs will not be recorded")
+        return History.in_memory(str(exc))
+
+
 class AppContext(QObject):
     """Created once by the main window and handed to each page's constructor."""
 
@@ -19,7 +31,9 @@ class AppContext(QObject):
     def __init__(self, history: History | None = None, settings: QSettings | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.history = history if history is not None else History()
+        # What went wrong opening the data (a damaged history moved aside, a read-only folder): the window shows it.
+        self.notices: list[str] = []
+        self.history = history if history is not None else open_gui_history(self.notices)
         self.settings = settings if settings is not None else QSettings("local-ai-workbench", "workbench")
         self.tasks = TaskRunner(self)
         self.devices: list[Any] = []

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPlainTextEdit,
+    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -117,7 +118,13 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.sidebar)
-        layout.addWidget(self.stack, 1)
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        self.notice = self._notice_banner(context.notices)
+        right.addWidget(self.notice)
+        right.addWidget(self.stack, 1)
+        layout.addLayout(right, 1)
         self.setCentralWidget(central)
 
         self.gauges = ResourceGauges(context.tasks)
@@ -140,6 +147,25 @@ class MainWindow(QMainWindow):
         self.sidebar.blockSignals(False)
         self.first_painted.connect(self._build_first_page, Qt.ConnectionType.QueuedConnection)
         QTimer.singleShot(250, self, self._build_first_page)
+
+    def _notice_banner(self, notices: list[str]) -> QWidget:
+        """A banner over the pages for what went wrong opening the data (hidden when nothing did)."""
+        banner = QWidget()
+        banner.setObjectName("noticeBanner")
+        banner.setStyleSheet("#noticeBanner { background: #fff3cd; } #noticeBanner QLabel { color: #664d03; }")
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(12, 6, 12, 6)
+        self.notice_label = QLabel("\n".join(f"⚠ {text}" for text in notices))
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(banner.hide)
+        row.addWidget(self.notice_label, 1)
+        row.addWidget(dismiss)
+        banner.setVisible(bool(notices))
+        if notices:
+            self.statusBar().showMessage(notices[0], 15000)
+        return banner
 
     # --- pages ----------------------------------------------------------------------------------
     def open_page(self, key: str) -> QWidget:
