@@ -141,3 +141,61 @@ def test_drop_imports_and_delete_unregisters(page: ModelsPage, tmp_path: Path) -
     wait_for(lambda: "removed" in page.last_message, 20, "the removal")
     wait_for(lambda: all(r.path != str(dropped) for r in page.records), 20, "the list without it")
     assert dropped.exists()  # an imported file is only unregistered, never deleted
+
+
+def test_the_bayes_filter_lists_the_shipped_networks(page: ModelsPage) -> None:
+    from ui.bayes.network_choice import list_shipped_networks
+
+    shipped = list_shipped_networks()
+    assert len(shipped) >= 20
+    page.kind_filter.setCurrentText("bayes")
+    try:
+        wait_for(lambda: page.records and all(r.kind == "bayes" for r in page.records), 20, "the networks")
+        rows = {row[0]: row for row in _rows(page.installed)}
+        assert set(shipped) <= set(rows)
+        assert rows["asia"][1] == "bayes" and rows["asia"][2] == "bif" and rows["asia"][6].endswith("asia.bif.gz")
+    finally:
+        page.kind_filter.setCurrentText("all kinds")
+        wait_for(lambda: any(r.kind == "llm" for r in page.records), 20, "the full list")
+
+
+def test_a_hub_error_is_a_banner_that_a_tab_switch_clears(page: ModelsPage) -> None:
+    good = page.context.settings.value(ENDPOINT_KEY)
+    page.context.settings.setValue(ENDPOINT_KEY, "http://127.0.0.1:9")
+    try:
+        page.tabs.setCurrentIndex(1)
+        page.clear_error()
+        page.search("anything")
+        wait_for(lambda: page.error_banner.isVisible(), 30, "the error banner")
+        assert "127.0.0.1:9" in page.error_banner.text()
+        page.tabs.setCurrentIndex(0)
+        assert not page.error_banner.isVisible() and page.last_error == ""
+    finally:
+        page.context.settings.setValue(ENDPOINT_KEY, good)
+
+
+def test_a_damaged_model_is_marked_in_the_list(page: ModelsPage, tmp_path: Path) -> None:
+    model = tmp_path / "broken-Q4_K_M.gguf"
+    model.write_bytes(hub_server.tiny_gguf(padding=64 * 1024))
+    page.import_paths([str(model)])
+    wait_for(lambda: any(r.path == str(model) for r in page.records), 30, "the import")
+    with model.open("ab") as handle:  # changed on disk since it was registered
+        handle.write(b"\0" * 4096)
+    page.refresh_installed()
+    wait_for(lambda: "damaged" in page.disk_label.text(), 20, "the damaged mark")
+    row = next(r for r in _rows(page.installed) if r[6].endswith(str(model)))
+    assert row[6].startswith("DAMAGED:") and "registered" in row[6]
+    record_id = next(r.id for r in page.records if r.path == str(model))
+    page.delete_models([record_id])
+    wait_for(lambda: all(r.path != str(model) for r in page.records), 20, "the removal")
+
+
+def test_download_progress_shows_the_managers_notice() -> None:
+    from app.models.transfer import DownloadProgress
+    from ui.models.view import progress_text
+
+    plain = DownloadProgress("m.gguf", "downloading", 10 * 2**20, 50 * 2**20, rate_bytes_per_s=2**20, eta_s=40)
+    assert progress_text(plain).startswith("m.gguf: downloading") and "40 s left" in progress_text(plain)
+    notice = DownloadProgress("m.gguf", "notice", 40 * 2**20, 50 * 2**20,
+                              message="connection lost at 40 MiB, resuming (2/5)")
+    assert progress_text(notice) == "m.gguf: connection lost at 40 MiB, resuming (2/5)"

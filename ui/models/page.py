@@ -17,69 +17,37 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.context import AppContext
-from ui.models.view import (
-    FILE_COLUMNS,
-    INSTALLED_COLUMNS,
-    SEARCH_COLUMNS,
-    VERDICT_COLOURS,
-    disk_summary,
-    file_row,
-    installed_row,
-    progress_fraction,
-    progress_text,
-    search_row,
-)
+from ui.models.hub import HubTab
+from ui.models.tables import fill_table, make_table
+from ui.models.view import INSTALLED_COLUMNS, disk_summary, installed_row
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, text_setting
 from ui.tasks import Task, TaskState
 
-
-def _table(columns: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().hide()
-    table.setAlternatingRowColors(True)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
-    return table
+DAMAGED_COLOUR = "#dc2626"
 
 
-def _fill(table: QTableWidget, rows: Sequence[Sequence[str]], keys: Sequence[str]) -> None:
-    table.setSortingEnabled(False)
-    table.setRowCount(len(rows))
-    for r, (row, key) in enumerate(zip(rows, keys, strict=True)):
-        for c, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, key)
-            item.setToolTip(text)
-            table.setItem(r, c, item)
-    table.setSortingEnabled(True)
+def list_models(manager: Any, kind: str | None) -> list[tuple[Any, Any]]:
+    """Registered and starter models plus the shipped Bayesian networks, each with its cheap health check."""
+    from ui.models.networks import shipped_network_records
+
+    records = list(manager.list(kind))
+    if kind in (None, "bayes"):
+        known = {r.id for r in records}
+        records += [r for r in shipped_network_records() if r.id not in known]
+    return [(r, manager.health(r)) for r in records]
 
 
-def _selected_key(table: QTableWidget) -> str | None:
-    items = table.selectedItems()
-    return str(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
-
-
-class ModelsPage(QWidget):
+class ModelsPage(HubTab, QWidget):
     """Installed models, the Hub, downloads, imports and scans."""
 
     download_finished = Signal(str)  # "ok" | "cancelled" | "failed"
@@ -103,6 +71,15 @@ class ModelsPage(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._installed_tab(), "Installed")
         self.tabs.addTab(self._hub_tab(), "Find on the Hub")
+        # A failure (the Hub unreachable, an import refused) gets a banner, cleared on a tab switch.
+        self.error_banner = QLabel("")
+        self.error_banner.setObjectName("errorBanner")
+        self.error_banner.setWordWrap(True)
+        self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_banner.setStyleSheet("#errorBanner { background: #fde8e8; color: #9b1c1c; padding: 8px; "
+                                        "border: 1px solid #f8b4b4; border-radius: 4px; }")
+        self.error_banner.hide()
+        self.tabs.currentChanged.connect(lambda _i: self.clear_error())
         self.message = QLabel("Drop model files or folders here to import them where they are (no copy).")
         self.message.setObjectName("muted")
         self.message.setWordWrap(True)
@@ -123,6 +100,7 @@ class ModelsPage(QWidget):
         title = QLabel("Models")
         title.setObjectName("pageTitle")
         layout.addWidget(title)
+        layout.addWidget(self.error_banner)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.download_panel)
         layout.addWidget(self.message)
@@ -136,7 +114,7 @@ class ModelsPage(QWidget):
         self.scan_button = QPushButton("Scan other apps")
         self.scan_button.setToolTip("Find models kept by LM Studio, Ollama and the Hugging Face cache")
         self.delete_button = QPushButton("Delete…")
-        self.installed = _table(INSTALLED_COLUMNS)
+        self.installed = make_table(INSTALLED_COLUMNS)
         self.installed.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.disk_label = QLabel("")
         self.disk_label.setObjectName("muted")
@@ -159,50 +137,6 @@ class ModelsPage(QWidget):
         self.delete_button.clicked.connect(self._ask_delete)
         return tab
 
-    def _hub_tab(self) -> QWidget:
-        self.query = QLineEdit()
-        self.query.setPlaceholderText("Search the Hugging Face Hub (e.g. qwen, llama, smollm)")
-        self.search_kind = QComboBox()
-        self.search_kind.addItems(["llm", "vision"])
-        self.search_kind.setToolTip("llm: GGUF repositories · vision: timm image classifiers")
-        self.sort = QComboBox()
-        self.sort.addItems(["downloads", "likes", "updated"])
-        self.search_button = QPushButton("Search")
-        self.results = _table(SEARCH_COLUMNS)
-        self.files = _table(FILE_COLUMNS)
-        self.files_label = QLabel("Select a repository to see its files and whether they fit this machine.")
-        self.files_label.setObjectName("muted")
-        self.files_label.setWordWrap(True)
-        self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Download the selected file (or the repository's best default)")
-        self.download_button.setEnabled(False)
-        row = QHBoxLayout()
-        row.addWidget(self.query, 1)
-        row.addWidget(self.search_kind)
-        row.addWidget(self.sort)
-        row.addWidget(self.search_button)
-        files_box = QWidget()
-        files_layout = QVBoxLayout(files_box)
-        files_layout.setContentsMargins(0, 0, 0, 0)
-        files_layout.addWidget(self.files_label)
-        files_layout.addWidget(self.files, 1)
-        download_row = QHBoxLayout()
-        download_row.addStretch(1)
-        download_row.addWidget(self.download_button)
-        files_layout.addLayout(download_row)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.results)
-        splitter.addWidget(files_box)
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
-        layout.addLayout(row)
-        layout.addWidget(splitter, 1)
-        self.query.returnPressed.connect(lambda: self.search(self.query.text()))
-        self.search_button.clicked.connect(lambda: self.search(self.query.text()))
-        self.results.itemSelectionChanged.connect(self._repo_selected)
-        self.download_button.clicked.connect(self._download_selected)
-        return tab
-
     # --- the manager ----------------------------------------------------------------------------
     def make_manager(self) -> Any:
         """A model manager on the shared history, with the Hub endpoint and cache from Settings."""
@@ -222,6 +156,15 @@ class ModelsPage(QWidget):
     def _failed(self, message: str, _traceback: str = "") -> None:
         self.last_error = message.split(": ", 1)[-1] if message.startswith("ModelError") else message
         self._say(self.last_error)
+        self.error_banner.setText(f"⚠ {self.last_error}")
+        self.error_banner.show()
+
+    def clear_error(self) -> None:
+        """Hide the error banner (a tab switch: the error belonged to what the other tab did)."""
+        if self.last_error and self.message.text() == self.last_error:
+            self._say("")
+        self.last_error = ""
+        self.error_banner.hide()
 
     # --- installed ------------------------------------------------------------------------------
     def refresh_installed(self) -> None:
@@ -229,12 +172,19 @@ class ModelsPage(QWidget):
         kind = self.kind_filter.currentText()
         kind_arg = None if kind == "all kinds" else kind
 
-        def done(records: list[Any]) -> None:
-            self.records = records
-            _fill(self.installed, [installed_row(r) for r in records], [r.id for r in records])
-            self.disk_label.setText(disk_summary(records))
+        def done(checked: list[tuple[Any, Any]]) -> None:
+            self.records = [record for record, _health in checked]
+            fill_table(self.installed, [installed_row(r, h) for r, h in checked], [r.id for r in self.records])
+            unwell = {r.id for r, h in checked if h.status != "ok"}
+            for row in range(self.installed.rowCount()):  # by key: the table may be sorted
+                item = self.installed.item(row, len(INSTALLED_COLUMNS) - 1)
+                if item is not None and item.data(Qt.ItemDataRole.UserRole) in unwell:
+                    item.setForeground(QColor(DAMAGED_COLOUR))
+            damaged = sum(1 for _r, h in checked if h.status == "damaged")
+            self.disk_label.setText(disk_summary(self.records) + (f" · {damaged} damaged" if damaged else ""))
 
-        self.context.tasks.run(lambda _s: self.make_manager().list(kind_arg), on_done=done, on_error=self._failed)
+        self.context.tasks.run(lambda _s: list_models(self.make_manager(), kind_arg), on_done=done,
+                               on_error=self._failed)
 
     def import_paths(self, paths: Sequence[str]) -> None:
         """Register model files or folders where they are."""
@@ -329,98 +279,6 @@ class ModelsPage(QWidget):
         if paths:
             event.acceptProposedAction()
             self.import_paths(paths)
-
-    # --- the Hub --------------------------------------------------------------------------------
-    def search(self, query: str) -> None:
-        """Search the Hub in the background."""
-        kind, sort = self.search_kind.currentText(), self.sort.currentText()
-
-        def done(repos: list[Any]) -> None:
-            self.repos = repos
-            _fill(self.results, [search_row(r) for r in repos], [r.id for r in repos])
-            self._say(f"{len(repos)} repositories" if repos else f"Nothing on the Hub matches {query!r}")
-
-        self._say(f"Searching the Hub for {query!r}…")
-        self.context.tasks.run(lambda _s: self.make_manager().search(query.strip(), kind=kind, sort=sort),
-                               on_done=done, on_error=self._failed)
-
-    def _repo_selected(self) -> None:
-        repo = _selected_key(self.results)
-        if repo:
-            self.show_files(repo)
-
-    def show_files(self, repo_id: str) -> None:
-        """List a repository's files with sizes, quantization and fit verdicts."""
-        def done(listing: Any) -> None:
-            self.listing = listing
-            rows = [file_row(r) for r in listing.rows]
-            _fill(self.files, rows, [r.file.filename for r in listing.rows])
-            for r, row in enumerate(rows):
-                colour = VERDICT_COLOURS.get(row[-1])
-                item = self.files.item(r, len(row) - 1)
-                if colour and item is not None:
-                    item.setForeground(QColor(colour))
-            vram = f", {listing.free_vram / 2**30:.1f} GiB GPU memory" if listing.free_vram else ""
-            self.files_label.setText(f"{repo_id} — verdicts for context {listing.n_ctx} against "
-                                     f"{listing.free_ram / 2**30:.1f} GiB free RAM{vram}")
-            self.download_button.setEnabled(self.download_task is None)
-
-        self.files_label.setText(f"Listing the files of {repo_id}…")
-        self.context.tasks.run(lambda _s: self.make_manager().files(repo_id), on_done=done, on_error=self._failed)
-
-    def _download_selected(self) -> None:
-        if self.listing is not None:
-            self.download(self.listing.repo.repo, _selected_key(self.files))
-
-    def download(self, repo_id: str, filename: str | None = None) -> Task | None:
-        """Download (and verify, and register) a model with progress; one download at a time."""
-        if self.download_task is not None:
-            self._say("A download is already running")
-            return None
-
-        def work(state: TaskState) -> Any:
-            manager = self.make_manager()
-            return manager.pull(repo_id, filename,
-                                on_progress=lambda p: state.progress(progress_fraction(p), progress_text(p)),
-                                cancelled=lambda: state.cancelled)
-
-        self.download_panel.show()
-        self.download_bar.setValue(0)
-        self.download_label.setText(f"Downloading {filename or repo_id}…")
-        self.download_button.setEnabled(False)
-        self.download_task = self.context.tasks.run(work, on_done=self._downloaded, on_error=self._download_failed,
-                                                    on_progress=self._download_progress)
-        return self.download_task
-
-    def _download_progress(self, fraction: float, message: str) -> None:
-        self.download_bar.setValue(round(fraction * 1000))
-        self.download_label.setText(message)
-
-    def _downloaded(self, result: Any) -> None:
-        self.download_task = None
-        self.download_panel.hide()
-        self.download_button.setEnabled(self.listing is not None)
-        self._say(f"Downloaded and verified {result.record.id} ({result.record.path})")
-        self.refresh_installed()
-        self.download_finished.emit("ok")
-
-    def _download_failed(self, message: str, traceback: str) -> None:
-        cancelled = self.download_task is not None and self.download_task.state.cancelled
-        self.download_task = None
-        self.download_panel.hide()
-        self.download_button.setEnabled(self.listing is not None)
-        if cancelled:
-            self._say("Download cancelled; the partial file is kept, so downloading again resumes it")
-            self.download_finished.emit("cancelled")
-        else:
-            self._failed(message, traceback)
-            self.download_finished.emit("failed")
-
-    def cancel_download(self) -> None:
-        """Stop the running download."""
-        if self.download_task is not None:
-            self.download_task.cancel()
-            self.download_label.setText("Cancelling…")
 
     def shutdown(self) -> None:
         """Cancel a running download (the task runner waits for it)."""

@@ -15,11 +15,13 @@ VERDICT_COLOURS = {"fits in VRAM": "#16a34a", "fits in RAM": "#16a34a", "partial
                    "will not fit": "#dc2626"}
 
 
-def installed_row(record: Any) -> list[str]:
-    """One registered model as table cells."""
+def installed_row(record: Any, health: Any = None) -> list[str]:
+    """One registered model as table cells (``health``: an app.models.integrity.Health, when checked)."""
     state = record.path or "(assembled on first use)"
     if not record.exists:
         state = f"missing: {record.path}"
+    elif health is not None and health.status == "damaged":
+        state = f"DAMAGED: {health.problem} — {record.path}"
     return [record.id, record.kind, record.format, record.quant or "", human_bytes(record.size_bytes)
             if record.size_bytes else "", record.source, state]
 
@@ -57,7 +59,9 @@ def file_row(row: Any) -> list[str]:
 
 
 def progress_text(progress: Any) -> str:
-    """``model.gguf: 12.0 MB / 50.0 MB · 8.1 MB/s · 5 s left`` from a DownloadProgress."""
+    """``model.gguf: 12.0 MB / 50.0 MB · 8.1 MB/s · 5 s left`` from a DownloadProgress, or its notice."""
+    if progress.message:  # a notice: "connection lost at 40 MiB, resuming (2/5)"
+        return f"{progress.filename}: {progress.message}"
     done = human_bytes(progress.done_bytes)
     total = human_bytes(progress.total_bytes) if progress.total_bytes else "?"
     parts = [f"{progress.filename}: {progress.phase} {done} / {total}"]
