@@ -106,3 +106,40 @@ def test_the_form_remembers_its_settings(page: ComparePage, qapp: object) -> Non
     again.restore(page.context.settings)
     assert again.settings() == CompareSettings(**{**wanted.__dict__, "devices": again.chosen_devices(),
                                                   "vision_backends": ("torch", "onnxruntime")})
+
+
+def test_a_skipped_configuration_is_a_row_with_its_reason(page: ComparePage, qtbot: QtBot) -> None:
+    """torch x {fp32, int8}: torch fp32 is measured, torch int8 is a greyed row saying why it did not run."""
+    page.form.apply(CompareSettings(workloads=("vision",), devices=("cpu",), vision_backends=("torch",),
+                                    vision_precisions=("fp32", "int8"), batch_sizes=(1,), repeat=2, warmup=0))
+    with qtbot.waitSignal(page.run_finished, timeout=300_000) as finished:
+        page.start()
+    assert finished.args == ["ok"]
+    table = page.tables.tables["vision"]
+    assert table.rowCount() == 2
+    assert [page.tables.cell("vision", r, "precision") for r in range(2)] == ["fp32", "int8"]
+    assert float(page.tables.cell("vision", 0, "mean ms")) > 0
+    reason = page.tables.cell("vision", 1, "flags")
+    assert "skipped" in reason and "ONNX Runtime only" in reason
+    assert page.tables.cell("vision", 1, "mean ms") == "—"
+    table.selectRow(1)
+    assert "cpu torch int8: skipped" in page.details.text()
+
+
+def test_options_of_unticked_workloads_are_greyed() -> None:
+    form = CompareForm()
+    form.apply(CompareSettings(workloads=("bayes",)))
+    assert form.groups["bayes"].isEnabled()
+    assert not form.groups["llm"].isEnabled() and not form.groups["vision"].isEnabled()
+    form.workloads["vision"].setChecked(True)
+    assert form.groups["vision"].isEnabled()
+
+
+def test_long_headers_wrap_so_columns_stay_narrow() -> None:
+    from ui.compare.table import wrap_header
+
+    assert wrap_header("images/s by batch") == "images/s by\nbatch"
+    assert wrap_header("device") == "device"
+    wrapped = wrap_header("cold: start / first")
+    assert wrapped.replace("\n", " ") == "cold: start / first"
+    assert max(len(line) for line in wrapped.split("\n")) <= 11

@@ -55,7 +55,8 @@ class CompareCharts(QTabWidget):
         self.batch = _plot("throughput by batch size", "images/s")
         self.batch.setLabel("bottom", "batch size")
         self.batch.setLogMode(x=True, y=False)
-        self.batch.addLegend(offset=(-10, 10), brush=pg.mkBrush(128, 128, 128, 50))
+        # The legend sits top-left, above the lines: _draw_batch leaves headroom for it.
+        self.batch.addLegend(offset=(10, 10), brush=pg.mkBrush(128, 128, 128, 50))
         self.live = LivePlot("while it runs", ("live",), x_label="time (s)", y_label="")
         self.live_label = QLabel("")
 
@@ -135,6 +136,10 @@ class CompareCharts(QTabWidget):
                 text.setPos(index, value)
                 self.bars.addItem(text)
         self.bars.getAxis("bottom").setTicks([list(enumerate(labels))])
+        if values:
+            # Room above the tallest bar for its number, and beside the outer bars for their labels.
+            self.bars.setYRange(0, max(values) * 1.15 or 1.0, padding=0)
+            self.bars.setXRange(-0.6, len(values) - 0.4, padding=0)
         self.bar_count = len(values)
 
     def _draw_spread(self, workload: str, rows: list[tuple[ResultRow, CompareSession]], labels: list[str]) -> None:
@@ -192,6 +197,7 @@ class CompareCharts(QTabWidget):
 
     def _draw_batch(self, rows: list[tuple[ResultRow, CompareSession]], several: bool) -> None:
         self.batch.clear()
+        top = 0.0
         for index, (row, session) in enumerate(rows):
             sizes = sorted(int(k[1:].split("_")[0]) for k in row.metrics
                            if k.startswith("b") and k.endswith("_images_per_s"))
@@ -203,6 +209,10 @@ class CompareCharts(QTabWidget):
                              pg.QtCore.Qt.PenStyle.SolidLine)
             self.batch.plot(sizes, rates, pen=style, symbol="o", symbolSize=6,
                             name=_short(row, session, several))
+            top = max(top, *rates)
+        if top > 0:
+            # Headroom above the highest line, in proportion to the legend's rows, so the legend covers none.
+            self.batch.setYRange(0, top * (1.15 + 0.1 * min(len(rows), 6)), padding=0)
 
     # --- the live line ------------------------------------------------------------------------------
     def start_live(self) -> None:

@@ -142,6 +142,14 @@ class CompareForm(QWidget):
         layout.addWidget(how)
         layout.addStretch(1)
 
+        # A workload that is not ticked is not run: its options are greyed so nobody tunes them in vain.
+        self.groups = {"llm": llm, "vision": vision, "bayes": bayes}
+        for name, check in self.workloads.items():
+            group = self.groups.get(name)
+            if group is not None:
+                check.toggled.connect(group.setEnabled)
+                group.setEnabled(check.isChecked())
+
         for check in (*self.workloads.values(), *self.quantize.values(), *self.backends.values(),
                       *self.precisions.values(), *self.methods.values()):
             check.toggled.connect(self.changed)

@@ -5,14 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QTabWidget, QWidget
 
 from app.compare.results import WARNING, CompareSession, ResultRow
 from app.compare.table import Table, build_tables
+from ui.compare.skipped import Skipped, skipped_configs
 
 WARN_COLOUR = QColor(245, 158, 11, 60)  # amber, translucent so it works on light and dark themes
 FAIL_COLOUR = QColor(225, 29, 72, 60)
+SKIP_COLOUR = QColor(128, 128, 128, 40)
+HEADER_LINE = 11  # header words are wrapped to lines about this long, so columns are as wide as their numbers
+
+
+def wrap_header(title: str, width: int = HEADER_LINE) -> str:
+    """``images/s by batch`` -> ``images/s\nby batch``: a narrow column under a long title."""
+    lines: list[str] = []
+    for word in title.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines)
 
 
 def short_flags(row: ResultRow) -> str:
@@ -30,6 +44,7 @@ class ResultsTables(QTabWidget):
         self.tables: dict[str, QTableWidget] = {}
         self.notes: dict[str, list[str]] = {}
         self._rows: dict[str, list[ResultRow]] = {}
+        self.skipped: dict[str, list[Skipped]] = {}
         self.setDocumentMode(True)
         self.currentChanged.connect(lambda _index: self._emit_details())
 
@@ -39,8 +54,11 @@ class ResultsTables(QTabWidget):
         self.clear()
         self.tables.clear()
         self.notes.clear()
+        self.skipped = {}
+        for skip in (s for session in sessions for s in skipped_configs(session)):
+            self.skipped.setdefault(skip.workload, []).append(skip)
         for table in build_tables(sessions):
-            widget = self._make(table)
+            widget = self._make(table, self.skipped.get(table.workload, []))
             widget.itemSelectionChanged.connect(self._emit_details)
             self.tables[table.workload] = widget
             self.notes[table.workload] = table.notes
@@ -63,17 +81,25 @@ class ResultsTables(QTabWidget):
             return
         lines = []
         selected = self.tables[workload].selectionModel().selectedRows()
-        if selected:
-            row = self._rows[workload][selected[0].row()]
+        measured = self._rows[workload]
+        if selected and selected[0].row() >= len(measured):
+            skip = self.skipped[workload][selected[0].row() - len(measured)]
+            lines.append(f"{skip.label}: {skip.reason}")
+        elif selected:
+            row = measured[selected[0].row()]
             lines += [f"{row.label}: " + ("⚠ " if f.level == WARNING else "") + f.message for f in row.flags]
             lines += [] if row.flags else [f"{row.label}: no flags"]
         lines += self.notes.get(workload, [])
         self.row_selected.emit("\n".join(lines))
 
     @staticmethod
-    def _make(table: Table) -> QTableWidget:
-        widget = QTableWidget(len(table.rows), len(table.headers))
-        widget.setHorizontalHeaderLabels(table.headers)
+    def _make(table: Table, skipped: list[Skipped]) -> QTableWidget:
+        widget = QTableWidget(len(table.rows) + len(skipped), len(table.headers))
+        widget.setHorizontalHeaderLabels([wrap_header(h) for h in table.headers])
+        for c, title in enumerate(table.headers):
+            header_item = widget.horizontalHeaderItem(c)
+            if header_item is not None:
+                header_item.setToolTip(title)
         widget.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         widget.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         widget.setAlternatingRowColors(True)
@@ -93,6 +119,7 @@ class ResultsTables(QTabWidget):
                 if tip:
                     item.setToolTip(tip)
                 widget.setItem(r, c, item)
+        ResultsTables._add_skipped(widget, table, skipped)
         header = widget.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -100,9 +127,28 @@ class ResultsTables(QTabWidget):
             widget.setToolTip("\n".join(table.notes))
         return widget
 
+    @staticmethod
+    def _add_skipped(widget: QTableWidget, table: Table, skipped: list[Skipped]) -> None:
+        """Greyed rows after the measured ones: what was asked for and not run, and why."""
+        font = QFont(widget.font())
+        font.setItalic(True)
+        known = {"device": "device", "backend": "backend", "precision": "precision"}
+        for offset, skip in enumerate(skipped):
+            r = len(table.rows) + offset
+            for c, title in enumerate(table.headers):
+                field = known.get(title)
+                text = getattr(skip, field) if field else skip.reason if title == "flags" else "—"
+                item = QTableWidgetItem(text)
+                item.setFont(font)
+                item.setForeground(QBrush(QColor(128, 128, 128)))
+                item.setBackground(QBrush(SKIP_COLOUR))
+                item.setToolTip(skip.reason)
+                widget.setItem(r, c, item)
+
     def cell(self, workload: str, row: int, column: str) -> str:
         """The text of one cell (tests and accessibility)."""
         table = self.tables[workload]
-        headers = [table.model().headerData(c, Qt.Orientation.Horizontal) for c in range(table.columnCount())]
+        headers = [str(table.model().headerData(c, Qt.Orientation.Horizontal)).replace("\n", " ")
+                   for c in range(table.columnCount())]
         item = table.item(row, headers.index(column))
         return item.text() if item is not None else ""
