@@ -37,6 +37,7 @@ class AppContext(QObject):
         self.settings = settings if settings is not None else QSettings("local-ai-workbench", "workbench")
         self.tasks = TaskRunner(self)
         self.devices: list[Any] = []
+        self.cluster_devices: list[Any] = []  # other machines' devices (Settings > Cluster), ids NODE/...
         self.device_report: dict[str, Any] = {}
         self.closed = False
         self._service: Any = None
@@ -65,7 +66,14 @@ class AppContext(QObject):
         from app.devices import devices_from_json
 
         self.device_report = report
-        self.devices = devices_from_json(report["devices"])
+        self.devices = devices_from_json(report["devices"]) + self.cluster_devices
+        self.devices_ready.emit(self.devices)
+
+    def set_cluster_devices(self, devices: list[Any]) -> None:
+        """Replace the cluster nodes' devices in every device picker (this machine's stay)."""
+        local = [d for d in self.devices if d not in self.cluster_devices]
+        self.cluster_devices = list(devices)
+        self.devices = local + self.cluster_devices
         self.devices_ready.emit(self.devices)
 
     def shutdown(self) -> None:

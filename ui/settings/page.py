@@ -32,14 +32,15 @@ from PySide6.QtWidgets import (
 
 from ui.context import AppContext
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
+from ui.settings.cluster import ClusterBox
 from ui.theme import THEME_KEY, THEMES, apply_theme
 from ui.widgets.device_picker import ensure_devices
 
 
 def data_facts() -> dict[str, Any]:
     """Where the data lives and how big it is, plus the token's masked form (runs in the background)."""
-    from core import paths
     from app.models.tokens import load_token, mask
+    from core import paths
     from core.thread_env import default_threads
 
     home = paths.home()
@@ -73,6 +74,8 @@ class SettingsPage(QWidget):
         layout.addWidget(self._models())
         layout.addWidget(self._data())
         layout.addWidget(self._devices(), 1)
+        self.cluster = ClusterBox(self.context)
+        layout.addWidget(self.cluster)
         self.message = QLabel("")
         self.message.setObjectName("muted")
         layout.addWidget(self.message)
