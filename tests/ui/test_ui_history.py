@@ -14,7 +14,8 @@ from gui_support import make_context, wait_for
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from ui.history.format import format_value, key_metrics
+from ui.history.detail import GRAPH_HEIGHT, RunDetail
+from ui.history.format import display_status, format_value, key_metrics, metric_label
 from ui.history.page import HistoryPage
 
 
@@ -87,7 +88,11 @@ def test_detail_shows_metrics_parameters_and_graphs(page: HistoryPage) -> None:
     assert page.detail.currentIndex() == 0
     metrics = {detail.metrics.item(r, 0).text(): detail.metrics.item(r, 1).text()
                for r in range(detail.metrics.rowCount())}
-    assert metrics["ttft_ms"] == "180.5 ms" and metrics["gen_tokens"] == "20"
+    assert metrics["Time to first token (ms)"] == "180.5 ms" and metrics["Generated tokens"] == "20"
+    row = list(metrics).index("Time to first token (ms)")
+    assert detail.metrics.item(row, 0).toolTip() == "ttft_ms"  # the raw name, for scripts and the CLI
+    assert detail.graphs.graphics.minimumHeight() >= GRAPH_HEIGHT
+    assert page.detail.height() > 2 * GRAPH_HEIGHT  # the default splitter gives the graphs room
     assert json.loads(detail.params.toPlainText()) == {"max_tokens": 32}
     assert "Hello there" in detail.result.toPlainText()
     page.select_runs([page.ids["vision"]])  # type: ignore[attr-defined]
@@ -101,8 +106,8 @@ def test_selecting_several_runs_compares_them(page: HistoryPage) -> None:
     table = page.detail.compare
     assert table.columnCount() == 3
     rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in (1, 2)] for r in range(table.rowCount())}
-    assert sorted(rows["model"]) == ["alarm", "smollm2-135m-instruct"]
-    assert "–" in rows["query_s"] and "2.1 ms" in rows["query_s"]
+    assert sorted(rows["Model"]) == ["alarm", "smollm2-135m-instruct"]
+    assert "–" in rows["Query (s)"] and "2.1 ms" in rows["Query (s)"]
 
 
 def test_export_and_delete(page: HistoryPage, tmp_path: Path) -> None:
@@ -121,3 +126,43 @@ def test_export_and_delete(page: HistoryPage, tmp_path: Path) -> None:
     page.delete_runs([page.ids["vision"]])  # type: ignore[attr-defined]
     wait_for(lambda: page.model.rowCount() == 2, 20, "the deletion")
     assert "vision" not in _column(page, 1)
+
+
+def test_metric_names_read_as_words_with_units() -> None:
+    assert metric_label("ttft_ms") == "Time to first token (ms)"
+    assert metric_label("gen_tokens_per_s") == "Generated tokens/s"
+    assert metric_label("cpu_percent") == "CPU (%)"
+    assert metric_label("rss_mb") == "Memory RSS (MB)"
+    assert metric_label("top1_accuracy") == "Top-1 accuracy"
+
+
+def test_before_a_selection_the_tables_have_real_headers(qapp: QApplication) -> None:
+    detail = RunDetail()
+    headers = [detail.metrics.horizontalHeaderItem(c).text() for c in range(detail.metrics.columnCount())]
+    assert headers == ["Metric", "Value"]
+
+
+def test_stopped_and_crashed_runs_say_so(qapp: QApplication, tmp_path: Path) -> None:
+    """An answer cut short by Stop is "stopped", a run whose worker died is "interrupted", not plain "ok"."""
+    context = make_context(tmp_path)
+    history = context.history
+    stopped = history.start_run(engine="llm", op="chat", kind="llm", model_id="smollm2-135m-instruct", device="cpu")
+    history.finish_run(stopped, "ok", metrics={"gen_tokens": 7.0},
+                       result={"text": "Once upon", "stop_reason": "cancelled"})
+    crashed = history.start_run(engine="llm", op="chat", kind="llm", model_id="smollm2-135m-instruct", device="cpu")
+    history.finish_run(crashed, "crashed", error="the worker was killed (SIGKILL)",
+                       result={"interrupted": "worker crashed", "text": "Half an"})
+    done = history.start_run(engine="llm", op="chat", kind="llm", model_id="smollm2-135m-instruct", device="cpu")
+    history.finish_run(done, "ok", result={"text": "All of it.", "stop_reason": "eos"})
+    page = HistoryPage(context)
+    try:
+        wait_for(lambda: page.model.rowCount() == 3, 20, "the runs")
+        shown = {run["id"]: page.model.index(r, 5).data() for r, run in enumerate(page.model.runs)}
+        assert shown == {stopped: "stopped", crashed: "interrupted (worker crashed)", done: "ok"}
+        assert display_status({"status": "cancelled", "result": {"stop_reason": "cancelled"}}) == "stopped"
+        page.status.setCurrentIndex(page.status.findData("stopped"))
+        assert [page.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole)["id"]
+                for r in range(page.proxy.rowCount())] == [stopped]
+    finally:
+        page.shutdown()
+        context.shutdown()

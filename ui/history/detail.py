@@ -7,11 +7,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
+    QScrollArea,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -20,15 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.history.format import compare_rows, duration_text, format_value, started_text
+from ui.history.format import (
+    compare_rows,
+    display_status,
+    duration_text,
+    format_value,
+    metric_label,
+    started_text,
+)
 from ui.theme import PALETTE, is_dark
 
 MAX_GRAPHS = 6
+GRAPH_HEIGHT = 170  # px per graph: below this the axis labels crowd the line out; more graphs scroll
 _RESULT_CHARS = 20000
 
 
-def _readonly_table(columns: int) -> QTableWidget:
-    table = QTableWidget(0, columns)
+def _readonly_table(headers: Sequence[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(list(headers))  # never Qt's "1 | 2" before the first run is shown
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().hide()
     table.setAlternatingRowColors(True)
@@ -37,13 +48,16 @@ def _readonly_table(columns: int) -> QTableWidget:
     return table
 
 
-def _fill(table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def _fill(table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[str]],
+          tips: Sequence[str] | None = None) -> None:
     table.setColumnCount(len(headers))
     table.setHorizontalHeaderLabels(list(headers))
     table.setRowCount(len(rows))
     for r, row in enumerate(rows):
         for c, text in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(text))
+            item = QTableWidgetItem(text)
+            item.setToolTip(tips[r] if tips is not None and c == 0 else text)
+            table.setItem(r, c, item)
 
 
 class SeriesGraphs(QWidget):
@@ -57,6 +71,7 @@ class SeriesGraphs(QWidget):
         self.note.setObjectName("muted")
         self._layout.addWidget(self.note)
         self.graphics: Any = None
+        self.scroll: QScrollArea | None = None
         self.shown: list[str] = []
 
     def set_series(self, series: Mapping[str, Sequence[tuple[float, float]]]) -> None:
@@ -73,15 +88,24 @@ class SeriesGraphs(QWidget):
             pg.setConfigOptions(antialias=True, foreground="#c8c8c8" if is_dark() else "#333333")
             self.graphics = pg.GraphicsLayoutWidget()
             self.graphics.setBackground(None)
-            self._layout.addWidget(self.graphics, 1)
+            self.scroll = QScrollArea()
+            self.scroll.setWidgetResizable(True)
+            self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.scroll.setWidget(self.graphics)
+            self._layout.addWidget(self.scroll, 1)
         self.graphics.clear()
-        self.graphics.setVisible(bool(names))
+        self.graphics.setMinimumHeight(GRAPH_HEIGHT * len(names))
+        assert self.scroll is not None
+        self.scroll.setVisible(bool(names))
         t0 = min((points[0][0] for name, points in series.items() if name in names), default=0.0)
         for row, name in enumerate(names):
             points = series[name]
-            plot = self.graphics.addPlot(row=row, col=0, title=name)
+            plot = self.graphics.addPlot(row=row, col=0, title=metric_label(name))
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.setLabel("bottom", "seconds")
+            plot.setLabel("bottom", "time since the run started (s)")
+            plot.getAxis("bottom").enableAutoSIPrefix(False)  # "0.25 s", never "250 (x0.001)"
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.plot([p[0] - t0 for p in points], [p[1] for p in points],
                       pen={"color": PALETTE[row % len(PALETTE)], "width": 2})
 
@@ -93,7 +117,7 @@ class RunDetail(QWidget):
         super().__init__(parent)
         self.title = QLabel("Select a run to see its details; select several to compare them.")
         self.title.setWordWrap(True)
-        self.metrics = _readonly_table(2)
+        self.metrics = _readonly_table(["Metric", "Value"])
         self.params = QPlainTextEdit()
         self.params.setReadOnly(True)
         self.graphs = SeriesGraphs()
@@ -111,14 +135,15 @@ class RunDetail(QWidget):
 
     def show_run(self, run: Mapping[str, Any], series: Mapping[str, Sequence[tuple[float, float]]]) -> None:
         """Show one run and its samples."""
-        status = str(run.get("status"))
+        status = display_status(run)
         error = f"\n{run['error']}" if run.get("error") else ""
         self.title.setText(f"<b>{run.get('engine')}/{run.get('op')}</b> · {run.get('model_id') or ''} · "
                            f"{run.get('device') or ''} · {status} · {started_text(run.get('started_at'))} · "
                            f"{duration_text(run)}{error}")
         metrics = run.get("metrics") or {}
-        _fill(self.metrics, ["Metric", "Value"], [[name, format_value(name, value)]
-                                                  for name, value in sorted(metrics.items())])
+        names = sorted(metrics, key=metric_label)
+        _fill(self.metrics, ["Metric", "Value"], [[metric_label(n), format_value(n, metrics[n])] for n in names],
+              tips=names)
         self.params.setPlainText(json.dumps(run.get("params") or {}, indent=2, default=str))
         result = run.get("result")
         text = json.dumps(result, indent=2, default=str) if result is not None else ""
@@ -134,7 +159,7 @@ class DetailPane(QStackedWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.detail = RunDetail()
-        self.compare = _readonly_table(1)
+        self.compare = _readonly_table(["Runs"])
         compare_box = QWidget()
         compare_layout = QVBoxLayout(compare_box)
         compare_layout.setContentsMargins(0, 0, 0, 0)

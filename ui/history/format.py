@@ -23,6 +23,44 @@ LABELS = {
 }
 COLUMNS = ("Started", "Engine", "Op", "Model", "Device", "Status", "Key metrics", "Duration")
 
+# Words for the parts of metric names (the rest are kept as they are); units come from the suffix.
+WORDS = {
+    "ttft": "time to first token", "tpot": "time per output token", "itl": "inter-token latency",
+    "e2el": "end-to-end latency", "e2e": "end-to-end", "gen": "generated", "tg": "text generation",
+    "pp": "prompt processing", "rss": "memory RSS", "cpu": "CPU", "gpu": "GPU", "top1": "top-1",
+    "p50": "p50", "p90": "p90", "p99": "p99", "b1": "batch 1", "ram": "RAM", "kv": "KV cache",
+}
+UNITS = (("_per_s", "/s"), ("_percent", "%"), ("_ms", "ms"), ("_mb", "MB"), ("_bytes", "bytes"), ("_s", "s"))
+
+
+def metric_label(name: str) -> str:
+    """``ttft_ms`` -> ``Time to first token (ms)``, ``gen_tokens_per_s`` -> ``Generated tokens/s``."""
+    stem, unit = name, ""
+    for suffix, words in UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            stem, unit = name[: -len(suffix)], words
+            break
+    text = " ".join(WORDS.get(part, part) for part in stem.split("_") if part)
+    text = text[:1].upper() + text[1:]
+    if unit == "/s":
+        return f"{text}/s"
+    return f"{text} ({unit})" if unit else text
+
+
+def display_status(run: Mapping[str, Any]) -> str:
+    """The status a person reads: an answer cut short by Stop is "stopped", a crashed run "interrupted"."""
+    status = str(run.get("status") or "")
+    result = run.get("result") if isinstance(run.get("result"), Mapping) else {}
+    if status == "crashed":
+        return "interrupted (worker crashed)"
+    if status == "cancelled":
+        return "cancelled" if result.get("stop_reason") != "cancelled" else "stopped"
+    if status == "ok" and result.get("stop_reason") == "cancelled":
+        return "stopped"
+    if status == "ok" and result.get("stop_reason") in ("length", "context_full"):
+        return "ok (token limit)" if result.get("stop_reason") == "length" else "ok (context full)"
+    return status
+
 
 def format_value(name: str, value: Any) -> str:
     """A metric value with its unit, from the naming convention (``*_ms``, ``*_s``, ``*_per_s``)."""
@@ -82,16 +120,17 @@ def duration_text(run: Mapping[str, Any]) -> str:
 def table_row(run: Mapping[str, Any]) -> list[str]:
     """The cells of one run in the History table."""
     return [started_text(run.get("started_at")), str(run.get("engine") or ""), str(run.get("op") or ""),
-            str(run.get("model_id") or ""), str(run.get("device") or ""), str(run.get("status") or ""),
+            str(run.get("model_id") or ""), str(run.get("device") or ""), display_status(run),
             key_metrics(run.get("metrics")), duration_text(run)]
 
 
 def compare_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Side by side: headers (one column per run) and one row per fact or metric any of them has."""
     headers = ["", *[f"{r.get('engine')}/{r.get('op')} {started_text(r.get('started_at'))[11:]}" for r in runs]]
-    facts = (("model", "model_id"), ("device", "device"), ("status", "status"))
+    facts = (("Model", "model_id"), ("Device", "device"))
     rows = [[label, *[str(r.get(key) or "") for r in runs]] for label, key in facts]
-    rows.append(["duration", *[duration_text(r) for r in runs]])
+    rows.append(["Status", *[display_status(r) for r in runs]])
+    rows.append(["Duration", *[duration_text(r) for r in runs]])
     names: list[str] = []
     for run in runs:
         for name in (run.get("metrics") or {}):
@@ -99,7 +138,7 @@ def compare_rows(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[lis
                 names.append(name)
     ordered = [n for n in KEY_METRICS if n in names] + sorted(n for n in names if n not in KEY_METRICS)
     for name in ordered:
-        rows.append([name, *[format_value(name, (r.get("metrics") or {}).get(name, ""))
+        rows.append([metric_label(name), *[format_value(name, (r.get("metrics") or {}).get(name, ""))
                              if name in (r.get("metrics") or {}) else "–" for r in runs]])
     return headers, rows
 

@@ -30,7 +30,7 @@ from ui.history.format import export_csv, export_json
 from ui.history.table import RUN_ROLE, RunsFilter, RunsModel
 
 RUN_LIMIT = 5000
-STATUSES = ("ok", "failed", "cancelled", "crashed", "running")
+STATUSES = ("ok", "stopped", "failed", "cancelled", "crashed", "running")
 
 
 class HistoryPage(QWidget):
@@ -100,7 +100,10 @@ class HistoryPage(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(table_box)
         splitter.addWidget(self.detail)
-        splitter.setSizes([420, 380])
+        # The detail (its graphs above all) gets most of the height; the table scrolls.
+        splitter.setSizes([300, 560])
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)

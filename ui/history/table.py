@@ -16,8 +16,8 @@ from PySide6.QtGui import QColor
 
 from ui.history.format import COLUMNS, duration_s, table_row
 
-STATUS_COLOURS = {"ok": "#16a34a", "failed": "#dc2626", "crashed": "#dc2626", "cancelled": "#d97706",
-                  "running": "#2563eb"}
+STATUS_COLOURS = {"ok": "#16a34a", "failed": "#dc2626", "crashed": "#dc2626", "interrupted": "#dc2626",
+                  "cancelled": "#d97706", "stopped": "#d97706", "running": "#2563eb"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ROLE = Qt.ItemDataRole.UserRole
 
@@ -71,7 +71,7 @@ class RunsModel(QAbstractTableModel):
                 return duration_s(run) or 0.0
             return self._rows[index.row()][column].lower()
         if role == Qt.ItemDataRole.ForegroundRole and column == 5:
-            colour = STATUS_COLOURS.get(str(run.get("status")))
+            colour = STATUS_COLOURS.get(self._rows[index.row()][5].split(" ")[0])
             return QColor(colour) if colour else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return str(run.get("error") or "") or self._rows[index.row()][column]
@@ -106,7 +106,8 @@ class RunsFilter(QSortFilterProxyModel):
         run = model.runs[source_row]
         if self.engine and run.get("engine") != self.engine:
             return False
-        if self.status and run.get("status") != self.status:
+        shown_status = model.data(model.index(source_row, 5)) or ""
+        if self.status and self.status not in (run.get("status"), shown_status.split(" ")[0]):
             return False
         if self.text:
             haystack = " ".join(model.data(model.index(source_row, c)) or "" for c in range(len(COLUMNS)))
