@@ -9,8 +9,8 @@ import pytest
 from gui_support import make_context, wait_for
 from PySide6.QtWidgets import QApplication
 
-from ui.settings.page import SettingsPage
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
+from ui.settings.page import SettingsPage
 from ui.theme import THEME_KEY, apply_theme, is_dark
 
 
@@ -53,8 +53,24 @@ def test_threads_endpoint_and_cache_are_stored(page: SettingsPage, tmp_path: obj
 
 def test_data_folder_and_default_threads_are_shown(page: SettingsPage) -> None:
     wait_for(lambda: page.facts, 20, "the data facts")
-    assert page.facts["home"] in page.home_label.text() and "MB" in page.database_label.text()
+    assert page.facts["home"] in page.home_label.text() and "iB" in page.database_label.text()
     assert "automatic = " in page.threads_note.text()
+
+
+def test_the_database_size_counts_its_write_ahead_log_and_its_runs(page: SettingsPage) -> None:
+    """Recent runs live in the -wal file until a checkpoint: the size shown counts it, and the runs."""
+    history = page.context.history
+    for index in range(23):
+        run = history.start_run(engine="bayes", op="query", kind="bayes", model_id="asia", device="cpu")
+        history.finish_run(run, "ok", metrics={"query_s": 0.001 * (index + 1)})
+    wal = history.path.with_name(history.path.name + "-wal")
+    page.facts = {}
+    page.refresh_facts()
+    wait_for(lambda: page.facts, 20, "the data facts")
+    assert page.facts["database"] == str(history.path)
+    on_disk = history.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    assert page.facts["database_bytes"] >= on_disk > 0
+    assert "23 runs" in page.database_label.text() and "0 B" not in page.database_label.text()
 
 
 def test_token_is_saved_owner_only_masked_and_forgotten(page: SettingsPage) -> None:

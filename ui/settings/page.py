@@ -6,6 +6,7 @@ in an owner-only file; reading and writing it, and measuring the data folder, ru
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl
@@ -37,21 +38,41 @@ from ui.theme import THEME_KEY, THEMES, apply_theme
 from ui.widgets.device_picker import ensure_devices
 
 
-def data_facts() -> dict[str, Any]:
+def database_files_bytes(database: Path) -> int:
+    """The history's size on disk: the file plus its write-ahead log and shared-memory index.
+
+    In WAL mode recent runs live in ``-wal`` until a checkpoint, so the main file alone can read 0 MB.
+    """
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        part = database.with_name(database.name + suffix)
+        if part.is_file():
+            total += part.stat().st_size
+    return total
+
+
+def data_facts(history: Any = None) -> dict[str, Any]:
     """Where the data lives and how big it is, plus the token's masked form (runs in the background)."""
     from app.models.tokens import load_token, mask
     from core import paths
     from core.thread_env import default_threads
 
     home = paths.home()
-    database = paths.database_path()
+    where = str(getattr(history, "path", "") or "")
+    database = Path(where) if where and where != ":memory:" else paths.database_path()
     size = sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
     try:
         token = mask(load_token())
     except Exception as exc:
         token = f"unreadable: {getattr(exc, 'message', exc)}"
-    return {"home": str(home), "database": str(database),
-            "database_bytes": database.stat().st_size if database.exists() else 0,
+    runs = None
+    if history is not None:
+        try:
+            runs = int(history.db["runs"].count)
+        except Exception:
+            runs = None  # a history that cannot be read still shows its size
+    return {"home": str(home), "database": str(database), "database_bytes": database_files_bytes(database),
+            "runs": runs, "unrecorded": getattr(history, "unrecorded", None),
             "home_bytes": size, "token": token, "default_threads": default_threads()}
 
 
@@ -214,13 +235,20 @@ class SettingsPage(QWidget):
 
     def refresh_facts(self) -> None:
         """Measure the data folder and read the token state in the background."""
-        self.context.tasks.run(lambda _s: data_facts(), on_done=self._show_facts,
+        history = self.context.history
+        self.context.tasks.run(lambda _s: data_facts(history), on_done=self._show_facts,
                                on_error=lambda message, _tb: self._say(message))
 
     def _show_facts(self, facts: dict[str, Any]) -> None:
         self.facts = facts
-        self.home_label.setText(f"{facts['home']} ({facts['home_bytes'] / 2**20:.1f} MB)")
-        self.database_label.setText(f"{facts['database']} ({facts['database_bytes'] / 2**20:.1f} MB)")
+        from app.text_table import human_bytes
+
+        self.home_label.setText(f"{facts['home']} ({human_bytes(facts['home_bytes'])})")
+        runs = f", {facts['runs']} runs" if facts.get("runs") is not None else ""
+        database = f"{facts['database']} ({human_bytes(facts['database_bytes'])}{runs})"
+        if facts.get("unrecorded"):
+            database = f"not recording: {facts['unrecorded']}"
+        self.database_label.setText(database)
         self.token_state.setText(facts["token"])
         self.threads_note.setText(f"automatic = {facts['default_threads']} on this machine")
 
