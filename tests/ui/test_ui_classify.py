@@ -189,6 +189,36 @@ def test_unreadable_files_are_shown_and_the_rest_still_run(page: ClassifyPage, t
     assert "missing.jpg" in page.status.text()
 
 
+def test_a_second_folder_replaces_or_keeps_the_first_results(page: ClassifyPage) -> None:
+    page.keep_results.setChecked(False)
+    page.classify([str(SAMPLES[0])])
+    assert _wait_run(page, "classify") == "ok"
+    assert [Path(r.path).name for r in page.results.rows()] == [SAMPLES[0].name]
+    page.keep_results.setChecked(True)
+    try:
+        page.classify([str(SAMPLES[1])])
+        assert _wait_run(page, "classify") == "ok"
+        assert [Path(r.path).name for r in page.results.rows()] == [SAMPLES[0].name, SAMPLES[1].name]
+    finally:
+        page.keep_results.setChecked(False)
+    page.classify([str(SAMPLES[2])])
+    assert _wait_run(page, "classify") == "ok"
+    assert [Path(r.path).name for r in page.results.rows()] == [SAMPLES[2].name]
+
+
+def test_the_progress_bar_is_labelled_and_the_latency_explained(page: ClassifyPage) -> None:
+    from ui.classify.summary import LATENCY_EXPLAINED
+
+    assert page.progress_label.buddy() is page.progress and page.progress_label.isVisible()
+    assert page.progress.accessibleName()
+    page.classify([str(p) for p in SAMPLES])
+    assert _wait_run(page, "classify") == "ok"
+    text = page.summary.text()
+    assert "latency mean" in text and "decode + preprocess + its batch of 4's inference" in text
+    assert "inference = batch ÷ 4" in text
+    assert page.summary.toolTip() == LATENCY_EXPLAINED and "queueing excluded" in LATENCY_EXPLAINED
+
+
 def test_a_changed_backend_and_batch_reload_and_repeat_the_run(page: ClassifyPage) -> None:
     page.classify([str(p) for p in SAMPLES])
     assert _wait_run(page, "classify") == "ok"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -21,6 +22,7 @@ from ui.classify.eval import EvalPanel
 from ui.classify.plots import LivePerformance
 from ui.classify.results import ResultsModel, make_results_view
 from ui.classify.settings import RunSettings
+from ui.classify.summary import LATENCY_EXPLAINED
 from ui.preferences import restore_splitter
 from ui.widgets.worker_status import WorkerStatusRow
 
@@ -45,14 +47,22 @@ def build_layout(self: ClassifyPage) -> None:
     self.eval_button.setToolTip("A labelled folder: one sub-folder per class, named after the model's classes")
     self.cancel_button = QPushButton("Cancel")
     self.export_button = QPushButton("Export…")
+    self.keep_results = QCheckBox("Keep earlier results")
+    self.keep_results.setToolTip("Add the next images or folder after the results shown, instead of replacing "
+                                 "them")
     self.progress = QProgressBar()
     self.progress.setTextVisible(True)
     self.progress.setMaximumWidth(260)
+    self.progress.setAccessibleName("Classification progress")
+    self.progress_label = QLabel("Progress")
+    self.progress_label.setBuddy(self.progress)
     actions = QHBoxLayout()
     for button in (self.open_images_button, self.open_folder_button, self.run_again_button, self.eval_button,
                    self.cancel_button, self.export_button):
         actions.addWidget(button)
+    actions.addWidget(self.keep_results)
     actions.addStretch(1)
+    actions.addWidget(self.progress_label)
     actions.addWidget(self.progress)
 
     self.results = ResultsModel(self)
@@ -77,6 +87,7 @@ def build_layout(self: ClassifyPage) -> None:
     self.performance = LivePerformance()
     self.summary = QLabel("")
     self.summary.setWordWrap(True)
+    self.summary.setToolTip(LATENCY_EXPLAINED)
     self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     side = QSplitter(Qt.Orientation.Vertical)
     side.addWidget(self.card_view)

@@ -181,7 +181,8 @@ class ClassifyPage(FileActions):
         self.performance.reset()
         self.progress.setRange(0, 0)
         if op == "classify":
-            self.results.clear()
+            if not self.keep_results.isChecked():  # else a second folder's images follow the first's
+                self.results.clear()
             self.hint.hide()
             self.tabs.setCurrentIndex(RESULTS_TAB)
         else:
@@ -252,12 +253,13 @@ class ClassifyPage(FileActions):
 
     def _classify_done(self, outcome: RunOutcome, result: dict[str, Any]) -> None:
         self.last_result = result
+        batch = int((self._last_request or ("", {}))[1].get("batch") or 0) or None
         if outcome.ok:
-            self.summary.setText(summary_line(result))
+            self.summary.setText(summary_line(result, batch))
             wall = float((result.get("metrics") or {}).get("wall_s", 0.0))
             self._set_status(f"done: {int(result.get('classified', 0))} images classified in {wall:.2f} s")
         elif outcome.status == "cancelled":
-            self.summary.setText(summary_line(result) if result else "")
+            self.summary.setText(summary_line(result, batch) if result else "")
             self._set_status(f"cancelled after {self.results.rowCount()} images")
         elif outcome.status == "failed":
             self._set_status(f"classify failed: {outcome.error}", error=True)
