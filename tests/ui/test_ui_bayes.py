@@ -111,6 +111,23 @@ def _click_state(page: BayesPage, node: str, state: str) -> None:
     QTest.mouseClick(page.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
 
 
+def test_fit_keeps_the_nodes_readable_and_a_hint_says_how_to_zoom(page: BayesPage) -> None:
+    from ui.bayes.graph import READABLE_ZOOM, TEXT_LOD
+
+    page.fit_button.click()
+    zoom = page.view.transform().m11()
+    assert TEXT_LOD < READABLE_ZOOM <= zoom <= 1.0  # state names and percentages are drawn, not bare bars
+    shown = page.view.mapToScene(page.view.viewport().rect()).boundingRect()
+    assert any(shown.contains(item.sceneBoundingRect()) for item in page.scene.nodes.values())
+    assert page.view.verticalScrollBar().maximum() > 0  # alarm is taller than the view at that size: it scrolls
+    hint = page.view.hint_text()
+    assert hint.startswith(f"{zoom:.0%}") and "wheel: zoom" in hint
+    page.view.zoom(0.5)
+    assert page.view.hint_text().startswith(f"{page.view.transform().m11():.0%}")
+    page.fit_button.click()
+    assert page.view.transform().m11() == pytest.approx(zoom)
+
+
 def test_alarm_is_drawn_with_every_node_and_the_tree_statistics(page: BayesPage) -> None:
     assert len(page.scene.nodes) == 37 and len(page.scene.edges) == 46
     for item in page.scene.nodes.values():
@@ -196,6 +213,11 @@ def test_mpe_map_and_value_of_information_fill_the_panel(page: BayesPage) -> Non
     gains = [float(table.item(r, 1).text()) for r in range(table.rowCount())]
     assert table.rowCount() > 5 and gains == sorted(gains, reverse=True) and gains[0] > 0
     assert "LVFAILURE" in page.panel.voi_label.text()
+    header = table.horizontalHeader()
+    for column in (1, 2):  # the headers are whole, not "ntropy gain (bits"
+        title = table.horizontalHeaderItem(column).text()
+        assert header.sectionSize(column) >= header.fontMetrics().horizontalAdvance(title)
+    assert table.horizontalScrollBar().maximum() == 0
     assert page.context.history.runs(engine="bayes")[0]["op"] == "voi"
 
 

@@ -46,7 +46,8 @@ def build_form(self: BayesPage) -> None:
     if device:
         self.device.set_device(str(device))
     self.fit_button = QPushButton("Fit")
-    self.fit_button.setToolTip("Show the whole network (wheel zooms, dragging the background pans)")
+    self.fit_button.setToolTip("Show the network at a readable size (all of it when it fits; else scroll). "
+                               "The wheel zooms, dragging the background pans")
     self.relayout_button = QPushButton("Re-layout")
     self.progress = QProgressBar()
     self.progress.setMaximumWidth(160)

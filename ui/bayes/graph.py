@@ -47,6 +47,8 @@ SOFT_COLOUR = QColor(155, 89, 182)
 BAR_COLOUR = QColor(52, 152, 219, 200)
 MPE_COLOUR = QColor(46, 160, 67)
 TEXT_LOD = 0.45  # below this zoom nodes are drawn without text
+READABLE_ZOOM = 0.8  # Fit never goes below this: state names and percentages stay legible; the rest scrolls
+HINT = "wheel: zoom · drag the background: pan · click a state: evidence · Fit: readable size"
 _RIGHT_MIDDLE = int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight)
 _PCT_WIDTH: dict[str, float] = {}  # font key -> width of "100.0%"
 
@@ -374,18 +376,25 @@ class EdgeItem(QGraphicsPathItem):
 
 
 class NetworkView(QGraphicsView):
-    """Wheel zooms around the pointer; dragging the background pans."""
+    """Wheel zooms around the pointer; dragging the background pans; a hint line says so, with the zoom."""
 
     def __init__(self, scene: NetworkScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
+        self.show_hint = True
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
 
+    def hint_text(self) -> str:
+        """The line at the bottom of the view: the zoom and how to change it."""
+        return f"{self.transform().m11():.0%} · {HINT}"
+
     def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
-        """A light veil and a note while the shown posteriors are out of date."""
+        """The hint line, and a light veil with a note while the shown posteriors are out of date."""
         scene = self.scene()
+        if self.show_hint and isinstance(scene, NetworkScene) and scene.nodes:
+            self._draw_hint(painter)
         if not isinstance(scene, NetworkScene) or not scene.stale:
             return
         painter.save()
@@ -399,6 +408,29 @@ class NetworkView(QGraphicsView):
                          "updating posteriors…")
         painter.restore()
 
+    def _draw_hint(self, painter: QPainter) -> None:
+        painter.save()
+        painter.resetTransform()
+        palette = QApplication.palette()
+        metrics = QFontMetricsF(painter.font())
+        text = metrics.elidedText(self.hint_text(), Qt.TextElideMode.ElideRight, self.viewport().width() - 24)
+        box = QRectF(6, self.viewport().height() - metrics.height() - 10, metrics.horizontalAdvance(text) + 12,
+                     metrics.height() + 6)
+        back = QColor(palette.color(QPalette.ColorRole.Base))
+        back.setAlpha(220)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(back)
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
+        painter.restore()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        """Scroll, and redraw the hint where the viewport's bottom now is."""
+        super().scrollContentsBy(dx, dy)
+        if self.show_hint:
+            self.viewport().update()
+
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Zoom by 15% per wheel notch, within 5%..400%."""
         steps = event.angleDelta().y() / 120
@@ -411,13 +443,28 @@ class NetworkView(QGraphicsView):
         current = self.transform().m11()
         target = max(0.05, min(4.0, current * factor))
         self.scale(target / current, target / current)
+        self.viewport().update()  # the hint shows the new zoom
 
     def fit(self) -> None:
-        """Show the whole network (never magnified past 100%)."""
+        """Show the whole network when it fits at a readable size; else the top of it at that size.
+
+        Never magnified past 100% nor shrunk below :data:`READABLE_ZOOM` (where state names and percentages
+        are still legible): a large network scrolls, and the wheel zooms out to an overview.
+        """
         scene = self.scene()
         if scene is None or not scene.items():
             return
-        self.fitInView(scene.itemsBoundingRect().adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
-        if self.transform().m11() > 1.0:
-            self.resetTransform()
-            self.centerOn(scene.itemsBoundingRect().center())
+        bounds = scene.itemsBoundingRect().adjusted(-20, -20, 20, 20)
+        self.fitInView(bounds, Qt.AspectRatioMode.KeepAspectRatio)
+        scale = self.transform().m11()
+        if READABLE_ZOOM <= scale <= 1.0:
+            return
+        zoom = 1.0 if scale > 1.0 else READABLE_ZOOM
+        self.resetTransform()
+        self.scale(zoom, zoom)
+        if scale > 1.0:
+            self.centerOn(bounds.center())
+            return
+        # The roots first: the top of the network, centred across as far as the width allows.
+        half_height = self.viewport().height() / zoom / 2
+        self.centerOn(QPointF(bounds.center().x(), bounds.top() + half_height))
