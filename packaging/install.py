@@ -86,12 +86,14 @@ def llama_step(options: Options, pip: tuple[str, ...], pip_options: tuple[str, .
         how = "with these flags" if built_with else "earlier"
         return Step("llama", f"install {LLAMA} {version}", "", log, (),
                     skip_reason=f"already in this venv, built {how}")
-    # Install exactly our wheel: with an index in play pip could prefer another build of the same version.
+    # Install exactly our wheel: with an index in play pip could prefer another build of the same version. Its
+    # dependencies (numpy, jinja2, …) come after, from the index; pip keeps the installed build, which satisfies it.
     from_wheel = (*pip, "install", *pip_options, "--no-index", "--no-deps", "--force-reinstall", "--find-links")
+    dependencies = Command((*pip, "install", *pip_options, f"{LLAMA}=={version}"))
     wheel = None if options.rebuild_llama else cached_wheel(folder, version)
     if wheel is not None:
         return Step("llama", f"install {LLAMA} {version}, compiled earlier with these flags ({shown_path(wheel)})",
-                    "a few seconds", log, (Command((*from_wheel, str(folder), f"{LLAMA}=={version}")),),
+                    "about 15 s", log, (Command((*from_wheel, str(folder), f"{LLAMA}=={version}")), dependencies),
                     after=remember, advice=pip_advice)
     staging = options.cache_root / f".building-{folder.name}-{os.getpid()}"
 
@@ -109,7 +111,7 @@ def llama_step(options: Options, pip: tuple[str, ...], pip_options: tuple[str, .
                     {"CMAKE_ARGS": options.cmake_args, "FORCE_CMAKE": "1"})
     install = Command((*from_wheel, str(staging), f"{LLAMA}=={version}"))
     return Step("llama", "build llama.cpp for this CPU (portable flags)", llama_build_estimate(options.cores), log,
-                (build, install), build=True, before=prepare, after=finish, advice=build_advice)
+                (build, install, dependencies), build=True, before=prepare, after=finish, advice=build_advice)
 
 
 def plan(options: Options) -> list[Step]:

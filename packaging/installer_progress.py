@@ -14,6 +14,7 @@ _NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")
 _SOURCE_FILE = re.compile(r"\s-c\s+(\S+\.(?:c|cc|cpp|cxx|cu|m|mm))(?:\s|$)")
 _OUTPUT_LIBRARY = re.compile(r"\s-o\s+(\S+\.(?:so|a|dylib|dll)(?:\.\S+)?)(?:\s|$)")
 _MAKE_OBJECT = re.compile(r"^Building \w+ object (\S+)")
+_SYMLINK = re.compile(r"cmake_symlink_library (\S+)")
 _MAKE_LINK = re.compile(r"^Linking \w+ (?:shared |static |module )?(?:library|executable) (\S+)")
 _PIP_NEWS = ("Collecting ", "Downloading ", "Building wheel", "Building editable", "Installing collected packages",
              "Successfully installed", "Successfully built", "Processing ", "Requirement already satisfied")
@@ -48,7 +49,7 @@ def build_progress(line: str) -> tuple[int, str] | None:
 def _build_label(rest: str) -> str:
     # Make prints "Building CXX object …/llama-model.cpp.o"; a verbose Ninja build prints the whole compiler line.
     for pattern, verb in ((_SOURCE_FILE, "compiling"), (_OUTPUT_LIBRARY, "linking"), (_MAKE_OBJECT, "compiling"),
-                          (_MAKE_LINK, "linking")):
+                          (_MAKE_LINK, "linking"), (_SYMLINK, "linking")):
         match = pattern.search(rest)
         if match:
             return f"{verb} {Path(match.group(1)).name.removesuffix('.o')}"

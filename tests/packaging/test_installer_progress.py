@@ -13,6 +13,8 @@ import pytest
     ("[12/240] /usr/bin/g++ -DGGML_SHARED -O3 -c /tmp/pip-x/vendor/llama.cpp/ggml/src/ggml-cpu/ops.cpp",
      (5, "compiling ops.cpp")),
     ("[240/240] : && /usr/bin/g++ -fPIC -shared -o bin/libggml.so ggml.o && :", (100, "linking libggml.so")),
+    ("[190/193] /usr/bin/cmake -E cmake_symlink_library bin/libllama.so.0.5.0 bin/libllama.so.0 bin/libllama.so && :",
+     (98, "linking libllama.so.0.5.0")),
     ("WARNING: Location 'file:///opt/pypi/simple/x/' is ignored", None),
     ("-- Configuring done (1.2s)", None),
 ])
