@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> int:
     """Start the Qt application."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                                   or os.environ.get("QT_QPA_PLATFORM")):
-        print("no display found: run `workbench demo` for the headless tour, or set DISPLAY", file=sys.stderr)
+        from ui.launcher import no_display_help
+
+        print(no_display_help(), file=sys.stderr)
         return 2
     from ui.app import run_gui
 
