@@ -122,6 +122,7 @@ def test_a_skipped_configuration_is_a_row_with_its_reason(page: ComparePage, qtb
     reason = page.tables.cell("vision", 1, "flags")
     assert "skipped" in reason and "ONNX Runtime only" in reason
     assert page.tables.cell("vision", 1, "mean ms") == "—"
+    assert "1 configurations measured, 1 skipped" in page.status.text()
     table.selectRow(1)
     assert "cpu torch int8: skipped" in page.details.text()
 

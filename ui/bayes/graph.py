@@ -465,6 +465,7 @@ class NetworkView(QGraphicsView):
         if scale > 1.0:
             self.centerOn(bounds.center())
             return
-        # The roots first: the top of the network, centred across as far as the width allows.
-        half_height = self.viewport().height() / zoom / 2
-        self.centerOn(QPointF(bounds.center().x(), bounds.top() + half_height))
+        # The roots first: the top-left of the network (centred across when it is narrower than the view).
+        half_width, half_height = self.viewport().width() / zoom / 2, self.viewport().height() / zoom / 2
+        x = bounds.center().x() if bounds.width() <= 2 * half_width else bounds.left() + half_width
+        self.centerOn(QPointF(x, bounds.top() + half_height))

@@ -183,7 +183,7 @@ class BayesPanel(QWidget):
         self.voi_label = QLabel("")
         self.voi_label.setWordWrap(True)
         voi_layout.addWidget(self.voi_label)
-        # Short headers that fit a narrow panel; the node column takes the room left, nothing scrolls sideways.
+        # Short headers that fit a narrow panel (the long ones were clipped); the words are in the tooltips.
         self.voi_table = _table(("observe", "gain (bits)", "after (bits)"))
         for column, tip in enumerate(("the node to observe next",
                                       "expected reduction of the target's entropy if this node is observed",
@@ -191,9 +191,6 @@ class BayesPanel(QWidget):
             header_item = self.voi_table.horizontalHeaderItem(column)
             if header_item is not None:
                 header_item.setToolTip(tip)
-        voi_header = self.voi_table.horizontalHeader()
-        voi_header.setStretchLastSection(False)
-        voi_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         voi_layout.addWidget(self.voi_table, 1)
         self.tabs.addTab(voi_box, "Value of information")
 

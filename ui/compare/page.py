@@ -220,7 +220,9 @@ class ComparePage(QWidget):
         self._show([session])
         warnings = sum(1 for r in session.results for f in r.flags if f.level == "warning")
         words = {"ok": "finished", "cancelled": "cancelled", "failed": "failed"}.get(session.status, session.status)
+        skipped = sum(len(rows) for rows in self.tables.skipped.values())
         self._set_status(f"comparison {words}: {len(session.results)} configurations measured"
+                         + (f", {skipped} skipped (greyed rows say why)" if skipped else "")
                          + (f", {warnings} warnings (tinted rows; hover for details)" if warnings else ""),
                          error=session.status == "failed")
         self._update_buttons()
