@@ -27,10 +27,10 @@ class ClientCapacity:
     source: str
 
 
-# Measured on the shared 2-vCPU development VM at load average 15-17 (bench/RESULTS.md): conservative; a
+# Measured on the shared 2-vCPU development VM at load average 8 (bench/RESULTS.md): conservative; a
 # machine's own figures (bench/serve_client.py --save) replace them.
-DEFAULT = ClientCapacity(chunks_per_s=178.0, requests_per_s=32.0,
-                         source="bench/serve_client.py on the 2-vCPU development VM, load 15-17 (bench/RESULTS.md)")
+DEFAULT = ClientCapacity(chunks_per_s=184.0, requests_per_s=38.6,
+                         source="bench/serve_client.py on the 2-vCPU development VM, load 8 (bench/RESULTS.md)")
 
 
 def capacity_file() -> Path:
