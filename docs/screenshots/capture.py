@@ -1,10 +1,12 @@
 """Take the screenshots in this folder from the real app with real engines (run it under Xvfb).
 
-    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python docs/screenshots/capture.py
+    xvfb-run -s "-screen 0 1700x1100x24" .venv/bin/python docs/screenshots/capture.py
 
 It uses a fresh data folder: the empty window first, then a chat with the starter model (one finished
-answer, one streaming), a few recorded runs of the Bayes and vision engines, and every page of engineer
-A's part of the window (Chat, Models, History, Settings) in the light theme, plus Chat in the dark theme.
+answer, one streaming and then stopped), a few recorded runs of the Bayes and vision engines, and the
+Chat, Models (the Bayesian networks listed), History (the stopped answer, graphs) and Settings pages at
+1600x1000 in the light theme, Chat in the dark theme, and the window at 1280x800. Classify, Bayes and
+Compare are taken by ``capture_pages.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-SIZE = (1400, 880)
+SIZE = (1600, 1000)
+SMALL = (1280, 800)
 
 
 def _record_other_engines() -> None:
@@ -78,6 +81,8 @@ def main() -> int:
     window = MainWindow(context, page="chat")
     window.resize(*SIZE)
     window.show()
+    pump(1)
+    sys.stdout.write(f"window {window.width()}x{window.height()}\n")
     pump(4, lambda: context.devices)
     shoot(window, "window")
 
@@ -93,20 +98,22 @@ def main() -> int:
     chat.send()  # type: ignore[attr-defined]
     pump(120, lambda: chat._rate.count >= 45)  # type: ignore[attr-defined]
     shoot(window, "chat")
+    chat.stop()  # type: ignore[attr-defined]  # History lists this answer as "stopped"
     pump(240, lambda: not chat.generating)  # type: ignore[attr-defined]
     pump(2)
 
     _record_other_engines()
 
-    window.open_page("models")
-    pump(5, lambda: window.pages["models"].installed.rowCount() > 0)  # type: ignore[attr-defined]
+    models = window.open_page("models")
+    models.kind_filter.setCurrentText("bayes")  # type: ignore[attr-defined]
+    pump(10, lambda: models.records and all(r.kind == "bayes" for r in models.records))  # type: ignore[attr-defined]
     shoot(window, "models")
 
     history = window.open_page("history")
     pump(10, lambda: history.model.rowCount() >= 4)  # type: ignore[attr-defined]
     runs = [r for r in history.model.runs if r.get("engine") == "llm" and r.get("status") == "ok"]  # type: ignore[attr-defined]
     if runs:
-        history.select_runs([runs[-1]["id"]])  # type: ignore[attr-defined]
+        history.select_runs([runs[-1]["id"]])  # type: ignore[attr-defined]  # the first, finished answer
         history.detail.detail.tabs.setCurrentIndex(1)  # type: ignore[attr-defined]
         pump(10, lambda: history.detail.detail.graphs.shown)  # type: ignore[attr-defined]
     shoot(window, "history")
@@ -116,10 +123,12 @@ def main() -> int:
     shoot(window, "settings")
 
     apply_theme(app, "dark")
-    window.open_page("chat")
-    chat.view.set_messages(chat.state.messages)  # type: ignore[attr-defined]  # re-render for the dark palette
+    window.open_page("chat")  # the open conversation redraws itself for the dark palette
     shoot(window, "chat_dark")
     apply_theme(app, "light")
+    window.resize(*SMALL)
+    window.open_page("history")
+    shoot(window, "window-1280x800")
     window.close()
     return 0
 
