@@ -22,6 +22,9 @@ class TicketStream:
                  tags: tuple[str, ...]) -> None:
         loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[TicketEvent] = asyncio.Queue()
+        # Set when Finished reaches this side: the ticket's own flag is set on the service thread a moment
+        # *after* listeners ran, so reading it here could cancel a request that has already finished.
+        self.finished = False
 
         def forward(event: TicketEvent) -> None:
             # Called on a service thread; a closed loop (server stopping) just drops the event.
@@ -38,23 +41,27 @@ class TicketStream:
     async def events(self) -> AsyncIterator[TicketEvent]:
         """Every event up to and including :class:`Finished`."""
         while True:
-            event = await self._queue.get()
+            event = await self.next()
             yield event
             if isinstance(event, Finished):
                 return
 
     async def next(self) -> TicketEvent:
         """The next event."""
-        return await self._queue.get()
+        event = await self._queue.get()
+        if isinstance(event, Finished):
+            self.finished = True
+        return event
 
     def cancel(self) -> None:
-        """Stop the request (queued: dropped; running: stopped between tokens)."""
-        self.ticket.cancel()
+        """Stop the request (queued: dropped; running: stopped between tokens); nothing once it finished."""
+        if not self.finished:
+            self.ticket.cancel()
 
 
 async def watch_disconnect(is_disconnected: Callable[[], Any], stream: TicketStream, period: float = 0.25) -> None:
     """Cancel ``stream`` when the client goes away (run as a task beside a non-streamed request)."""
-    while not stream.ticket.done:
+    while not stream.finished:
         if await is_disconnected():
             stream.cancel()
             return

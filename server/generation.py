@@ -71,7 +71,7 @@ async def _whole(ctx: ServerContext, request: Request, ticket: TicketStream, req
                 finished = event
     finally:
         watcher.cancel()
-        if not ticket.ticket.done:
+        if not ticket.finished:
             ticket.cancel()
     assert finished is not None
     outcome = finished.outcome
@@ -80,7 +80,8 @@ async def _whole(ctx: ServerContext, request: Request, ticket: TicketStream, req
         ctx.activity.end(request_id, error.status, run_id=outcome.run_id)
         return error.response()
     result = outcome.result
-    ctx.activity.end(request_id, 200, tokens=completion_tokens(result), run_id=outcome.run_id,
+    status = 499 if ticket.ticket.cancelled else 200  # the client went away: nobody reads this answer
+    ctx.activity.end(request_id, status, tokens=completion_tokens(result), run_id=outcome.run_id,
                      ttft_ms=outcome.metrics.get("ttft_ms"))
     return JSONResponse(shaper.full(result))
 
@@ -132,7 +133,7 @@ async def _chunks(ctx: ServerContext, ticket: TicketStream, request_id: int, fir
         status = 499  # the client went away: nginx's code for it, shown in the request log
         raise
     finally:
-        if not ticket.ticket.done:
+        if not ticket.finished:
             ticket.cancel()
         with contextlib.suppress(Exception):
             ctx.activity.end(request_id, status, run_id=run_id)

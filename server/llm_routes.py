@@ -43,7 +43,7 @@ async def _call(ctx: ServerContext, request: Request, path: str, model: str, op:
     try:
         outcome = (await _finished(stream)).outcome
     finally:
-        if not stream.ticket.done:
+        if not stream.finished:
             stream.cancel()
     if not outcome.ok or outcome.result is None:
         raise outcome_error(outcome)

@@ -27,6 +27,13 @@ def api_runs(served: Running) -> list[dict[str, Any]]:
     return [r for r in served.history.runs() if "api" in (r.get("tags") or [])]
 
 
+def wait_until(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def cancelled(run: dict[str, Any]) -> bool:
     result = run.get("result") or {}
     return run["status"] == "cancelled" or result.get("stop_reason") == "cancelled"
@@ -190,7 +197,21 @@ def test_client_disconnect_cancels_the_request(served: Running) -> None:
     # The engine stops between tokens and returns what it had: recorded with stop reason "cancelled".
     assert cancelled(run)
     assert run["result"]["gen_tokens"] < 64
-    assert served.server.activity.log()[-1].status == 499
+    wait_until(lambda: served.server.activity.log()[-1].status == 499)
+
+
+def test_client_giving_up_on_a_whole_answer_cancels_it(served: Running) -> None:
+    client(served).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1)  # loaded
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Tell a long story."}], "max_tokens": 64,
+            "ignore_eos": True}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{served.base_url}/chat/completions", json=body, timeout=httpx.Timeout(10, read=0.5))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not cancelled(api_runs(served)[0]):
+        time.sleep(0.1)
+    run = api_runs(served)[0]
+    assert cancelled(run) and run["result"]["gen_tokens"] < 64
+    wait_until(lambda: served.server.activity.log()[-1].status == 499)  # the request log says it went away
 
 
 def test_worker_killed_mid_stream_gives_an_error_event_and_the_next_request_works(served: Running) -> None:
