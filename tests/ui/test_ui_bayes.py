@@ -218,6 +218,8 @@ def test_mpe_map_and_value_of_information_fill_the_panel(page: BayesPage) -> Non
         title = table.horizontalHeaderItem(column).text()
         assert header.sectionSize(column) >= header.fontMetrics().horizontalAdvance(title)
     assert table.horizontalScrollBar().maximum() == 0
+    page.panel.tabs.setCurrentWidget(table.parentWidget())
+    assert sum(header.sectionSize(c) for c in range(3)) >= table.viewport().width() - 1  # no blank strip
     assert page.context.history.runs(engine="bayes")[0]["op"] == "voi"
 
 

@@ -106,6 +106,10 @@ def _fill(table: QTableWidget, rows: Sequence[Sequence[Any]]) -> None:
             item.setData(Qt.ItemDataRole.DisplayRole, round(value, 4) if isinstance(value, float) else str(value))
             table.setItem(r, c, item)
     table.resizeColumnsToContents()
+    header = table.horizontalHeader()
+    if header.stretchLastSection():  # sizing the last column to its contents undid its stretch: redo it
+        header.setStretchLastSection(False)
+        header.setStretchLastSection(True)
 
 
 class BayesPanel(QWidget):
