@@ -9,6 +9,7 @@ user can act on instead of a raw ``sqlite3`` error.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -78,14 +79,21 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     if str(path) == ":memory:":
         return sqlite3.connect(":memory:", check_same_thread=False)
     if not read_only:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        except BaseException:
-            conn.close()
-            raise
+        # Turning a new file to WAL needs the only lock on it; processes starting together take turns
+        # here, or one holding a read lock and one upgrading can stall each other until the busy timeout.
+        with contextlib.ExitStack() as turn:
+            try:
+                turn.enter_context(file_lock(path.with_name(path.name + ".open.lock"), timeout=_BUSY_TIMEOUT_S))
+            except OSError:  # a read-only folder (nothing to convert there) or a lock held too long
+                pass
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
         return conn
     uri = "file:" + quote(str(path.resolve()))
     conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
