@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
                     "quantization, each in its own worker process; keeps cold and warm numbers apart, stores "
                     "every sample with the machine fingerprint, and flags silent CPU fallbacks and answers "
                     "that differ from the fp32 CPU reference.")
-    parser.add_argument("--workload", help="llm, vision, bayes, a comma list, or all (the default, except with "
-                                           "--import alone, which shows the import beside the latest comparison)")
+    parser.add_argument("--workload", help="llm, vision, bayes, endpoint, a comma list, or all (the default, "
+                                           "except with --import alone, which shows the import beside the latest "
+                                           "comparison; with --endpoints alone, just the endpoints)")
     parser.add_argument("--devices", default="all", help="all (default) or device ids: cpu,cuda:0,...")
     parser.add_argument("--model", help="the model of the chosen workload (with one workload)")
     parser.add_argument("--llm-model", help="GGUF path or id (default: the LLM engine's default model)")
@@ -49,6 +50,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--precisions", type=_csv_list, help="vision precisions: fp32,fp16,int8")
     parser.add_argument("--methods", type=_csv_list, help="bayes methods: jt,ve,lw,gibbs (default all)")
     parser.add_argument("--samples", type=int, default=10_000, help="samples per lw/gibbs query (default 10000)")
+    parser.add_argument("--endpoints", type=_csv_list, default=(), metavar="URL[=MODEL],...",
+                        help="OpenAI-compatible servers to measure under load beside the local devices (model: "
+                             "the first of /v1/models when left out; API key from WORKBENCH_ENDPOINT_API_KEY "
+                             "or OPENAI_API_KEY)")
+    parser.add_argument("--endpoint-concurrency", type=_int_list, default=(1, 4),
+                        help="concurrency caps per endpoint (default 1,4)")
+    parser.add_argument("--endpoint-prompts", type=int, default=8, help="requests per endpoint point (default 8)")
+    parser.add_argument("--endpoint-lengths", type=_int_list, default=(64, 16), metavar="IN,OUT",
+                        help="prompt and answer tokens per endpoint request (default 64,16)")
     for fmt in _FORMATS:
         parser.add_argument(f"--{fmt}", metavar="OUT", help=f"write the results as {fmt} to OUT ('-' = stdout)")
     parser.add_argument("--pareto", metavar="PNG", help="write the speed x quality scatter (Pareto front marked) "
@@ -66,18 +76,30 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from app.compare.plan import WORKLOADS, CompareSettings, PlanError
 
     workloads = WORKLOADS if args.workload in (None, "all") else _csv_list(args.workload)
+    if args.endpoints and args.workload is None:
+        workloads = ("endpoint",)  # --endpoints alone measures just them; add --workload llm,... for both
+    elif args.endpoints and "endpoint" not in workloads:
+        workloads = (*workloads, "endpoint")
+    if len(args.endpoint_lengths) != 2:
+        raise PlanError(f"--endpoint-lengths is IN,OUT, not {','.join(map(str, args.endpoint_lengths))}")
     models = {"llm_model": args.llm_model, "vision_model": args.vision_model, "bayes_network": args.network}
     if args.model:
         if len(workloads) != 1:
             raise PlanError("--model needs one --workload; use --llm-model, --vision-model or --network")
-        models[{"llm": "llm_model", "vision": "vision_model", "bayes": "bayes_network"}[workloads[0]]] = args.model
+        key = {"llm": "llm_model", "vision": "vision_model", "bayes": "bayes_network"}.get(workloads[0])
+        if key is None:
+            raise PlanError("--model does not apply to endpoints; give them as URL=MODEL")
+        models[key] = args.model
     chosen = {k: v for k, v in models.items() if v}
     return CompareSettings(
         workloads=workloads, devices=None if args.devices == "all" else _csv_list(args.devices),
         repeat=args.repeat, duration_s=args.duration, warmup=args.warmup, llm_threads=args.threads,
         quantize=tuple(q.upper() for q in args.quantize), n_prompt=args.n_prompt, n_gen=args.n_gen,
         batch_sizes=args.batch_sizes, vision_backends=args.backends, vision_precisions=args.precisions,
-        bayes_methods=args.methods or CompareSettings().bayes_methods, bayes_samples=args.samples, **chosen,
+        bayes_methods=args.methods or CompareSettings().bayes_methods, bayes_samples=args.samples,
+        endpoints=args.endpoints, endpoint_concurrency=args.endpoint_concurrency,
+        endpoint_prompts=args.endpoint_prompts, endpoint_input_len=args.endpoint_lengths[0],
+        endpoint_output_len=args.endpoint_lengths[1], **chosen,
     )
 
 

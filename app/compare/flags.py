@@ -25,6 +25,7 @@ HEADLINES = {
     "llm": Headline("tg_tokens_per_s", True, "tokens/s (tg)"),
     "vision": Headline("images_per_s", True, "images/s"),
     "bayes": Headline("query_median_ms", False, "ms per query"),
+    "endpoint": Headline("output_tokens_per_s", True, "output tokens/s under load"),
 }
 
 

@@ -61,6 +61,11 @@ class MeasureContext:
         """True once the user asked to stop."""
         return self._cancel.is_set()
 
+    @property
+    def cancel_event(self) -> threading.Event:
+        """The session's cancel flag, for blocking work that polls it itself (the serving benchmark)."""
+        return self._cancel
+
     def check(self) -> None:
         """Raise :class:`MeasureCancelled` once the user asked to stop."""
         if self._cancel.is_set():

@@ -66,7 +66,9 @@ def _label(row: ResultRow, session: CompareSession, several: bool) -> str:
 
 def speed_quality(sessions: Sequence[CompareSession], workload: str) -> SpeedQuality | None:
     """The measured configurations that have both a speed and a quality figure (None when under two)."""
-    axes = AXES[workload]
+    axes = AXES.get(workload)
+    if axes is None:  # a workload without a quality figure (endpoints)
+        return None
     several = len({s.id for s in sessions}) > 1
     points = []
     for session in sessions:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 WORKLOADS = ("llm", "vision", "bayes")  # compared when none are chosen ("all")
+ENDPOINT = "endpoint"  # OpenAI-compatible servers under load (app/compare/endpoint_workload.py)
 
 
 def declared(engine_id: str, what: str) -> tuple[str, ...]:
@@ -65,15 +66,28 @@ class CompareSettings:
     bayes_evidence: tuple[tuple[str, str], ...] | None = None  # None: five leaves at their likeliest state
     bayes_samples: int = 10_000  # per query of the sampling methods (lw, gibbs)
     warmup: int = 2  # vision and bayes warm-up runs (the LLM warms up as llama-bench does)
+    endpoints: tuple[str, ...] = ()  # "URL[=MODEL]" servers measured under load (with the "endpoint" workload)
+    endpoint_concurrency: tuple[int, ...] = (1, 4)  # one configuration per endpoint per cap
+    endpoint_prompts: int = 8  # requests per concurrency point
+    endpoint_input_len: int = 64  # prompt tokens (words without a tokenizer)
+    endpoint_output_len: int = 16  # max tokens per answer
 
     def __post_init__(self) -> None:
+        from app.compare.endpoint_workload import parse_endpoint
         from app.compare.workload import workload_ids
 
-        known = workload_ids()
+        known = (*workload_ids(), ENDPOINT)
         unknown = [w for w in self.workloads if w not in known]
         if unknown or not self.workloads:
             raise PlanError(f"unknown workload {', '.join(unknown) or '(none)'}; choose from "
                             f"{', '.join(known)} or all")
+        if (ENDPOINT in self.workloads) != bool(self.endpoints):
+            raise PlanError("the endpoint workload needs endpoints (URL[=MODEL]), and endpoints need it")
+        for spec in self.endpoints:
+            parse_endpoint(spec)
+        if not self.endpoint_concurrency or min(self.endpoint_concurrency) < 1 or self.endpoint_prompts < 1 \
+                or self.endpoint_input_len < 1 or self.endpoint_output_len < 1:
+            raise PlanError("endpoint concurrency caps, prompts and lengths must be at least 1")
         if self.repeat is not None and self.repeat < 1:
             raise PlanError(f"repeat must be at least 1, not {self.repeat}")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -186,12 +200,23 @@ def build_plan(settings: CompareSettings, supported: Mapping[str, Sequence[str]]
 
     plan: list[Config] = []
     for name in settings.workloads:
+        if name == ENDPOINT:
+            continue  # not this machine's devices: the runner adds them once (endpoint_configs), nodes never
         devices = select_devices(supported.get(name, ["cpu"]), settings.devices)
         if not devices:
             continue
         machine = PlanMachine(cores, threads, tuple(supported.get(name, ())))
         plan += workload(name).configs(settings, devices, machine)
-    if not plan:
+    if not plan and not settings.endpoints:
         wanted = ", ".join(settings.devices or ()) or "any"
         raise PlanError(f"nothing to run: no device among ({wanted}) serves {', '.join(settings.workloads)}")
     return plan
+
+
+def endpoint_configs(settings: CompareSettings) -> list[Config]:
+    """One configuration per endpoint per concurrency cap (empty without the endpoint workload)."""
+    from app.compare.workload import PlanMachine, workload
+
+    if ENDPOINT not in settings.workloads:
+        return []
+    return workload(ENDPOINT).configs(settings, (), PlanMachine(1, 1, ()))

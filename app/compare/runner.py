@@ -18,7 +18,7 @@ from app.compare.events import CompareEvent, ConfigDone, ConfigStarted, PlanRead
 from app.compare.flags import apply_cross_row_flags
 from app.compare.machine import machine_fingerprint
 from app.compare.measure import MeasureCancelled, MeasureContext, StepFailed
-from app.compare.plan import CompareSettings, Config, build_plan
+from app.compare.plan import ENDPOINT, CompareSettings, Config, build_plan, endpoint_configs
 from app.compare.power import POWERCAP_ROOT, EnergyMeter, power_status
 from app.compare.results import CompareSession, ResultRow
 from app.compare.store import CompareStore
@@ -37,6 +37,8 @@ def supported_devices(report: Mapping[str, Any], workloads: tuple[str, ...]) -> 
     found: dict[str, list[str]] = {}
     missing: dict[str, str] = {}
     for workload in workloads:
+        if workload == ENDPOINT:
+            continue  # endpoints are their own devices
         try:
             found[workload] = list(get_spec(workload).supported_devices(devices))
         except KeyError as exc:
@@ -120,6 +122,7 @@ class CompareRunner:
         # Other machines' devices (a saved cluster) follow this machine's, each fingerprinted on its node.
         self.plan, machines = plan_with_nodes(self.settings, lambda: build_plan(
             self.settings, supported, cores=physical_cores(), threads=default_threads()))
+        self.plan += endpoint_configs(self.settings)
         meta: dict[str, Any] = {"missing_engines": missing, "power": {}, "bandwidth": {},
                                 "probe_errors": dict(report.get("errors") or {}), "machines": machines}
         for device in dict.fromkeys(c.device for c in self.plan):
@@ -205,7 +208,9 @@ class CompareRunner:
             row.run_id = ctx.run_ids[-1]
         from app.cluster.compare_plan import node_flag
 
-        if (flag := node_flag(config.device, self._meta.get("machines") or {})) is not None:
+        # An endpoint's id (endpoint:http://…) has slashes but names no cluster node.
+        machines = self._meta.get("machines") or {}
+        if config.workload != ENDPOINT and (flag := node_flag(config.device, machines)) is not None:
             row.flag(*flag, level="info")
         row.metrics.setdefault("threads", float(config.threads))
         return row

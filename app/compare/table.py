@@ -186,9 +186,18 @@ COLUMNS: dict[str, list[Column]] = {
         Column("max error", metric("max_error", 2)), Column("cold: start / first", cold_cell),
         Column("J/query", energy_cell("joules_per_query")), Column("flags", flags_cell, False),
     ],
+    "endpoint": [
+        Column("endpoint", _text("device"), False), Column("model", _text("backend"), False),
+        Column("load", _text("variant"), False), Column("output t/s", metric("output_tokens_per_s")),
+        Column("t/s per user", metric("user_tokens_per_s")), Column("req/s", metric("requests_per_s")),
+        Column("TTFT p50 ms", metric("ttft_p50_ms")), Column("TTFT p99 ms", metric("ttft_p99_ms")),
+        Column("TPOT p50 ms", metric("tpot_p50_ms")), Column("TPOT p99 ms", metric("tpot_p99_ms")),
+        Column("E2EL p50 ms", metric("e2el_p50_ms")), Column("flags", flags_cell, False),
+    ],
 }
 TITLES = {"llm": "LLM (llama-bench pp/tg, TTFT)", "vision": "Vision (latency at the smallest batch, "
-          "throughput by batch size)", "bayes": "Bayesian network (all posterior marginals)"}
+          "throughput by batch size)", "bayes": "Bayesian network (all posterior marginals)",
+          "endpoint": "Endpoints under load (OpenAI-compatible servers, as vllm bench serve)"}
 
 
 def build_tables(sessions: Sequence[CompareSession], workloads: Sequence[str] | None = None) -> list[Table]:
@@ -196,7 +205,7 @@ def build_tables(sessions: Sequence[CompareSession], workloads: Sequence[str] | 
     machines = {s.machine.get("id") for s in sessions}
     several = len(sessions) > 1 and (len(machines) > 1 or any(s.imported for s in sessions))
     tables = []
-    for workload in workloads or ("llm", "vision", "bayes"):
+    for workload in workloads or ("llm", "vision", "bayes", "endpoint"):
         results = [(row, s) for s in sessions for row in s.results if row.workload == workload]
         if not results:
             continue
@@ -218,6 +227,10 @@ def build_tables(sessions: Sequence[CompareSession], workloads: Sequence[str] | 
 
 def _notes(workload: str, sessions: Sequence[CompareSession]) -> list[str]:
     notes = []
+    if workload == "endpoint":
+        notes.append("output t/s: the system's output tokens per second; t/s per user: 1000 / mean TPOT; "
+                     "TPOT = (E2EL - TTFT) / (tokens - 1); each point's requests are a history run "
+                     "(engine serve-bench)")
     for session in sessions:
         where = f" ({session.machine_label})" if len(sessions) > 1 else ""
         devices = {r.device for r in session.results if r.workload == workload}

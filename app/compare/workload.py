@@ -40,6 +40,10 @@ class Workload:
     needs_cpu_bandwidth: bool = False  # the runner probes memory bandwidth once before the session
 
 
+# Workloads that belong to no engine plugin: endpoints measured by the serving benchmark (app/loadgen).
+BUILTIN = {"endpoint": "app.compare.endpoint_workload:WORKLOAD"}
+
+
 def _load(reference: str) -> Workload:
     module_name, _, attr = reference.partition(":")
     found = getattr(importlib.import_module(module_name), attr)
@@ -52,6 +56,8 @@ def workload(engine_id: str) -> Workload:
     """The comparison workload of an engine; KeyError when the engine is missing or declares none."""
     from app.discovery import get_spec
 
+    if engine_id in BUILTIN:
+        return _load(BUILTIN[engine_id])
     spec = get_spec(engine_id)
     if not spec.compare_workload:
         raise KeyError(f"engine {engine_id!r} has no comparison workload")
