@@ -11,15 +11,10 @@ Compare are taken by ``capture_pages.py``.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from screen_session import ROOT, open_window, pump, shoot, start_app
+
 SIZE = (1600, 1000)
 SMALL = (1280, 800)
 
@@ -47,40 +42,10 @@ def _record_other_engines() -> None:
 
 def main() -> int:
     """Capture every screenshot; returns 0."""
-    home = tempfile.mkdtemp(prefix="workbench-screens-")
-    os.environ["WORKBENCH_HOME"] = home
-    os.environ["WORKBENCH_SETTINGS"] = str(Path(home) / "settings.ini")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sys.path.insert(0, str(ROOT))
-    from PySide6.QtWidgets import QApplication
-
-    from ui.app import make_settings
-    from ui.context import AppContext
-    from ui.main_window import MainWindow
+    app = start_app()
     from ui.theme import apply_theme
 
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Local AI Workbench")
-    apply_theme(app, "light")
-
-    def pump(seconds: float, until: Callable[[], object] | None = None) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-            if until is not None and until():
-                return
-
-    def shoot(window: MainWindow, name: str) -> None:
-        pump(0.6)
-        window.grab().save(str(HERE / f"{name}.png"))
-        sys.stdout.write(f"saved {name}\n")
-
-    settings = make_settings()
-    context = AppContext(settings=settings)  # type: ignore[arg-type]
-    window = MainWindow(context, page="chat")
-    window.resize(*SIZE)
-    window.show()
+    window, context = open_window("chat", SIZE)
     pump(1)
     sys.stdout.write(f"window {window.width()}x{window.height()}\n")
     pump(4, lambda: context.devices)

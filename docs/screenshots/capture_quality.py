@@ -10,36 +10,16 @@ folder's history; the page opens it, shows the "Speed × quality" tab, and the w
 from __future__ import annotations
 
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from screen_session import open_window, pump, shoot, start_app
 
 
 def main(argv: list[str]) -> int:
     """Open the session on the Compare page and save the window."""
-    sys.path.insert(0, str(ROOT))
-    from PySide6.QtWidgets import QApplication, QTabWidget
+    start_app(fresh_home=False)  # the data folder named by WORKBENCH_HOME holds the comparison
+    from PySide6.QtWidgets import QTabWidget
 
-    from ui.app import make_settings
-    from ui.context import AppContext
-    from ui.main_window import MainWindow
-    from ui.theme import apply_theme
-
-    app = QApplication(sys.argv[:1])
-    apply_theme(app, "light")
-
-    def pump(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-
-    context = AppContext(settings=make_settings())  # type: ignore[arg-type]
-    window = MainWindow(context, page="compare")
-    window.resize(1400, 880)
-    window.show()
+    window, _context = open_window("compare", (1400, 880))
     page = window.open_page("compare")
     page.open_sessions([argv[0]])  # type: ignore[attr-defined]
     pump(5)
@@ -47,9 +27,7 @@ def main(argv: list[str]) -> int:
     charts.setCurrentIndex(1)  # "By configuration"
     inner = charts.widget(1).findChild(QTabWidget)
     inner.setCurrentIndex(inner.count() - 1)  # "Speed × quality"
-    pump(1.5)
-    window.grab().save(str(HERE / "compare-pareto.png"))
-    sys.stdout.write(f"saved {HERE / 'compare-pareto.png'}\n")
+    shoot(window, "compare-pareto", 1.5)
     window.close()
     return 0
 

@@ -9,16 +9,11 @@ once (two streaming), and the page is captured while they run and once they are 
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from screen_session import open_window, pump, shoot, start_app
+
 SIZE = (1400, 880)
 MODEL = "smollm2-135m-instruct"
 
@@ -39,34 +34,8 @@ def _client(base: str, prompt: str, stream: bool) -> None:
 
 def main() -> int:
     """Capture server.png; returns 0."""
-    home = tempfile.mkdtemp(prefix="workbench-screens-")
-    os.environ["WORKBENCH_HOME"] = home
-    os.environ["WORKBENCH_SETTINGS"] = str(Path(home) / "settings.ini")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sys.path.insert(0, str(ROOT))
-    from PySide6.QtWidgets import QApplication
-
-    from ui.app import make_settings
-    from ui.context import AppContext
-    from ui.main_window import MainWindow
-    from ui.theme import apply_theme
-
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Local AI Workbench")
-    apply_theme(app, "light")
-
-    def pump(seconds: float, until: Callable[[], object] | None = None) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-            if until is not None and until():
-                return
-
-    context = AppContext(settings=make_settings())  # type: ignore[arg-type]
-    window = MainWindow(context, page="server")
-    window.resize(*SIZE)
-    window.show()
+    start_app()
+    window, context = open_window("server", SIZE)
     page = window.open_page("server")
     page.port.setValue(0)  # type: ignore[attr-defined]
     page.start()  # type: ignore[attr-defined]
@@ -80,9 +49,7 @@ def main() -> int:
                (("Write a haiku about the sea.", True), ("Name three rivers.", True), ("What is 7 * 6?", False))]
     for thread in clients:
         thread.start()
-    pump(3.0)  # two streaming at once (or taking turns), one waiting
-    window.grab().save(str(HERE / "server.png"))
-    sys.stdout.write("saved server\n")
+    shoot(window, "server", 3.0)  # two streaming at once (or taking turns), one waiting
     for thread in clients:
         while thread.is_alive():
             pump(0.1)
