@@ -119,8 +119,10 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
     """Ours and llama-server at every concurrency, alternating so drifting machine load hits both alike."""
     from bench.llama_tools import tool_path
 
-    print("llama-server: building once into the cache if needed ...", file=sys.stderr, flush=True)
-    llama_server = tool_path("llama-server")
+    llama_server = None
+    if not args.no_peer:
+        print("llama-server: building once into the cache if needed ...", file=sys.stderr, flush=True)
+        llama_server = tool_path("llama-server")
     workbench = Path(sys.executable).with_name("workbench")
     points: list[Point] = []
     logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -134,12 +136,13 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
                 "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx)]
         with _server(ours, port, env, logs / f"workbench-{concurrency}.log", "/health") as url:
             points.append(_measure("workbench", url, gguf, concurrency, args))
-        port = _free_port()
-        peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                "-np", str(concurrency), "-c", str(args.ctx * concurrency), "-t", str(args.threads),
-                "-tb", str(args.threads), "--no-webui"]
-        with _server(peer, port, dict(os.environ), logs / f"llama-server-{concurrency}.log", "/health") as url:
-            points.append(_measure("llama-server", url, gguf, concurrency, args))
+        if llama_server is not None:
+            port = _free_port()
+            peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                    "-np", str(concurrency), "-c", str(args.ctx * concurrency), "-t", str(args.threads),
+                    "-tb", str(args.threads), "--no-webui"]
+            with _server(peer, port, dict(os.environ), logs / f"llama-server-{concurrency}.log", "/health") as url:
+                points.append(_measure("llama-server", url, gguf, concurrency, args))
         print(f"  concurrency {concurrency}: " + ", ".join(
             f"{p.backend} {p.output_tok_s:.1f} tok/s" for p in points if p.concurrency == concurrency),
             file=sys.stderr, flush=True)
@@ -266,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input-len", type=int, default=64)
     parser.add_argument("--output-len", type=int, default=32)
     parser.add_argument("--prompts-per-slot", type=int, default=3, help="requests per point = N × this")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="only workbench serve (when llama-server cannot be built here); no ratio targets")
     parser.add_argument("--engine-only", action="store_true", help="measure the batching engine without HTTP")
     parser.add_argument("--invariance", type=int, metavar="N", default=0,
                         help="instead: N greedy prompts alone vs 4 at a time, token by token")
