@@ -130,6 +130,8 @@ class ModelService:
                 slot = Slot(key, factory=self._factory, history=self.history, queue_limit=self.queue_limit,
                             concurrency=concurrency, notify=self._changed, make_room=self._make_room)
                 self._slots[key] = slot
+            else:
+                slot.ensure_runners(self._parallel(key, spec))  # a reload with a larger ``parallel``
             return slot
 
     # --- state --------------------------------------------------------------------------------------

@@ -53,6 +53,17 @@ class Slot:
         for thread in self._threads:
             thread.start()
 
+    def ensure_runners(self, concurrency: int) -> None:
+        """Serve up to ``concurrency`` requests at once from now on (runners are added, never removed)."""
+        with self._cond:
+            if self._closing:
+                return
+            while len(self._threads) < concurrency:
+                thread = threading.Thread(target=self._serve, name=f"slot-{self.key.engine}-{len(self._threads)}",
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
     # --- state -------------------------------------------------------------------------------------
     @property
     def queued(self) -> int:

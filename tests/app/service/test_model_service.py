@@ -183,3 +183,18 @@ def test_requests_are_recorded_in_the_history(service: ModelService) -> None:
     row = service.history.get_run(outcome.run_id)
     assert row["status"] == "ok" and row["model_id"] == "my-echo" and row["op"] == "stream"
     assert service.submit("echo", "m1", "pid", record=False).outcome(60).run_id == ""
+
+
+def test_a_larger_parallel_adds_runners_to_an_existing_slot() -> None:
+    with ModelService(None, parallel=lambda _key, spec: int(spec.options.get("parallel", 1))) as svc:
+        assert svc.submit("echo", "m1", "pid", options={"parallel": 1}).outcome(60).ok
+        start = time.monotonic()
+        # The echo engine runs one request at a time in its worker; two runners still hand it both at once,
+        # so the queue no longer holds the second back on the service side.
+        tickets = [svc.submit("echo", "m1", "stream", {"count": 3, "delay": 0.05}, options={"parallel": 2})
+                   for _ in range(2)]
+        assert all(t.outcome(60).ok for t in tickets)
+        assert time.monotonic() - start < 30
+        with svc._lock:
+            slot = next(iter(svc._slots.values()))
+        assert len(slot._threads) == 2
