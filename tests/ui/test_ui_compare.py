@@ -144,3 +144,50 @@ def test_long_headers_wrap_so_columns_stay_narrow() -> None:
     wrapped = wrap_header("cold: start / first")
     assert wrapped.replace("\n", " ") == "cold: start / first"
     assert max(len(line) for line in wrapped.split("\n")) <= 11
+
+
+def test_endpoint_rows_and_serving_charts_against_the_scripted_server(page: ComparePage, qtbot: QtBot) -> None:
+    from app.loadgen.scripted_server import Script, ScriptedServer
+
+    server = ScriptedServer(Script(ttft_s=0.02, gap_s=0.005, tokens=4)).start()
+    try:
+        page.form.apply(CompareSettings(workloads=("bayes",)))
+        page.form.workloads["bayes"].setChecked(False)
+        page.form.endpoints.setText(f"{server.url}=scripted")  # the field a user types URLs into
+        page.form.endpoint_concurrency.setText("1, 2")
+        page.form.endpoint_prompts.setValue(4)
+        with qtbot.waitSignal(page.run_finished, timeout=120_000) as finished:
+            qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+        assert finished.args == ["ok"] and page.progress.value() == 1000
+        root = server.url.removesuffix("/v1")
+        assert [page.tables.cell("endpoint", r, "load") for r in range(2)] == ["concurrency 1", "concurrency 2"]
+        assert page.tables.cell("endpoint", 0, "endpoint") == f"endpoint:{root}"
+        assert all(float(page.tables.cell("endpoint", r, "output t/s")) > 0 for r in range(2))
+        assert float(page.tables.cell("endpoint", 0, "TTFT p50 ms")) >= 20
+        curves = page.charts.serving.curves
+        ttft = curves[f"{root} scripted TTFT p50"]
+        assert len(ttft) == 2 and ttft[1][0] > ttft[0][0]  # two in flight: more output tokens/s
+        assert len(curves[f"{root} scripted TPOT p99"]) == 2 and len(curves[f"{root} scripted per user"]) == 2
+        assert len(server.served) == 8
+    finally:
+        server.stop()
+
+
+def test_an_endpoint_run_can_be_cancelled(page: ComparePage, qtbot: QtBot) -> None:
+    from app.loadgen.scripted_server import Script, ScriptedServer
+
+    server = ScriptedServer(Script(ttft_s=0.05, gap_s=0.05, tokens=20)).start()  # 1 s per request
+    try:
+        page.form.endpoints.setText(server.url)
+        page.form.endpoint_concurrency.setText("1")
+        page.form.endpoint_prompts.setValue(30)
+        page.start()
+        wait_for(lambda: page.progress.value() > 0 and len(server.served) >= 2, 60, "the first requests")
+        with qtbot.waitSignal(page.run_finished, timeout=30_000) as finished:
+            qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+        assert finished.args == ["cancelled"]
+        assert "cancelled" in page.tables.cell("endpoint", 0, "flags")
+        assert len(server.served) < 30
+    finally:
+        server.stop()
+        page.form.endpoints.setText("")

@@ -16,17 +16,19 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxL
 from app.compare.flags import HEADLINES
 from app.compare.pareto_chart import speed_quality
 from app.compare.results import CompareSession, ResultRow
+from ui.compare.serving_chart import ServingCharts
 from ui.theme import PALETTE
 from ui.widgets.live_plot import LivePlot
 
 # The samples whose spread is shown per workload, and their axis title.
 DISTRIBUTION = {"llm": ("ttft_ms", "TTFT (ms)"), "vision": ("latency_ms_b1", "latency at batch 1 (ms)"),
-                "bayes": ("query_ms", "query time (ms)")}
+                "bayes": ("query_ms", "query time (ms)"), "endpoint": ("ttft_ms", "TTFT under load (ms)")}
+WORKLOAD_NAMES = ("llm", "vision", "bayes", "endpoint")
 
 
 def _short(row: ResultRow, session: CompareSession, several: bool) -> str:
-    parts = [row.device, row.backend if row.workload == "vision" else "", row.precision if row.workload != "bayes"
-             else "", row.variant]
+    parts = [row.device, row.backend if row.workload in ("vision", "endpoint") else "",
+             row.precision if row.workload != "bayes" else "", row.variant]
     text = " ".join(p for p in parts if p)
     return f"{session.machine.get('id', '')[:4]}: {text}" if several else text
 
@@ -48,7 +50,7 @@ class CompareCharts(QTabWidget):
         super().__init__(parent)
         self.sessions: list[CompareSession] = []
         self.workload = QComboBox()
-        self.workload.addItems(["llm", "vision", "bayes"])
+        self.workload.addItems(list(WORKLOAD_NAMES))
         self.workload.currentTextChanged.connect(lambda _text: self.redraw())
         self.bars = _plot("", "")
         self.spread = _plot("", "")
@@ -92,6 +94,8 @@ class CompareCharts(QTabWidget):
         self.addTab(live_box, "Live")
         self.addTab(by_workload, "By configuration")
         self.addTab(self.batch, "Throughput vs batch")
+        self.serving = ServingCharts()
+        self.addTab(self.serving, "Serving (endpoints)")
         self._live_series = ""
         self._live_t0: float | None = None
         self.bar_count = 0
@@ -100,7 +104,7 @@ class CompareCharts(QTabWidget):
     def show_sessions(self, sessions: Sequence[CompareSession]) -> None:
         """Draw these sessions; picks a workload they contain."""
         self.sessions = list(sessions)
-        present = [w for w in ("llm", "vision", "bayes") if any(r.workload == w for s in sessions for r in s.results)]
+        present = [w for w in WORKLOAD_NAMES if any(r.workload == w for s in sessions for r in s.results)]
         if present and self.workload.currentText() not in present:
             self.workload.setCurrentText(present[0])  # redraws
         else:
@@ -119,6 +123,7 @@ class CompareCharts(QTabWidget):
         self._draw_spread(workload, rows, labels)
         self._draw_pareto(workload)
         self._draw_batch(self._rows("vision"), several)
+        self.serving.show_sessions(self.sessions)
 
     def _draw_bars(self, workload: str, rows: list[tuple[ResultRow, CompareSession]], labels: list[str]) -> None:
         headline = HEADLINES[workload]

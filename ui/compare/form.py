@@ -127,6 +127,19 @@ class CompareForm(QWidget):
         form.addRow("Samples (lw, gibbs)", self.samples)
         layout.addWidget(bayes)
 
+        serving = QGroupBox("Endpoints: OpenAI-compatible servers under load")
+        form = QFormLayout(serving)
+        self.endpoints = QLineEdit()
+        self.endpoints.setPlaceholderText("http://127.0.0.1:8080=model, http://gpu-box:8000 …")
+        self.endpoints.setToolTip("Each server is a device beside the local ones, measured by the serving "
+                                  "benchmark (the model: after '=', or the first /v1/models lists)")
+        form.addRow("URLs", self.endpoints)
+        self.endpoint_concurrency = QLineEdit("1, 4")
+        form.addRow("Concurrency", self.endpoint_concurrency)
+        self.endpoint_prompts = QSpinBox(minimum=1, maximum=10_000, value=8)
+        form.addRow("Requests per point", self.endpoint_prompts)
+        layout.addWidget(serving)
+
         how = QGroupBox("Measurement")
         form = QFormLayout(how)
         self.repeat = QSpinBox(minimum=0, maximum=10_000, value=0)
@@ -197,8 +210,11 @@ class CompareForm(QWidget):
             return tuple(name for name, check in checks.items() if check.isChecked())
 
         workloads = picked(self.workloads)
+        endpoints = tuple(e.strip() for e in self.endpoints.text().split(",") if e.strip())
+        if endpoints:
+            workloads += ("endpoint",)
         if not workloads:
-            raise PlanError("choose at least one workload")
+            raise PlanError("choose at least one workload or endpoint")
         devices = self.chosen_devices()
         if devices == ():
             raise PlanError("choose at least one device")
@@ -214,7 +230,9 @@ class CompareForm(QWidget):
             n_gen=self.n_gen.value(), batch_sizes=_numbers(self.batch_sizes.text(), "batch sizes"),
             vision_backends=picked(self.backends) or None, vision_precisions=picked(self.precisions) or None,
             bayes_methods=picked(self.methods) or self._methods, bayes_samples=self.samples.value(),
-            warmup=self.warmup.value(),
+            warmup=self.warmup.value(), endpoints=endpoints,
+            endpoint_concurrency=_numbers(self.endpoint_concurrency.text(), "endpoint concurrency") or (1, 4),
+            endpoint_prompts=self.endpoint_prompts.value(),
         )
 
     def apply(self, settings: CompareSettings) -> None:
@@ -240,6 +258,9 @@ class CompareForm(QWidget):
         self.repeat.setValue(settings.repeat or 0)
         self.duration.setValue(settings.duration_s or 0.0)
         self.warmup.setValue(settings.warmup)
+        self.endpoints.setText(", ".join(settings.endpoints))
+        self.endpoint_concurrency.setText(", ".join(str(c) for c in settings.endpoint_concurrency))
+        self.endpoint_prompts.setValue(settings.endpoint_prompts)
 
     def save(self, store: QSettings) -> None:
         """Remember the form (devices excepted: they differ between machines)."""
