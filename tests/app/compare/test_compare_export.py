@@ -14,6 +14,10 @@ from app.compare.table import build_tables
 from app.history import History
 from tests.app.compare.compare_support import SmallRun
 
+# The session-wide SMALL comparison (LLM with a derived quantization and its quality, vision, Bayes) runs in
+# the first of these tests to need it: its set-up counts in that test's time.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture
 def other_history(tmp_path: Path) -> CompareStore:
