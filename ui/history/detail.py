@@ -9,8 +9,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QScrollArea,
@@ -31,21 +29,11 @@ from ui.history.format import (
     started_text,
 )
 from ui.theme import PALETTE, is_dark
+from ui.widgets.readonly_table import readonly_table
 
 MAX_GRAPHS = 6
 GRAPH_HEIGHT = 170  # px per graph: below this the axis labels crowd the line out; more graphs scroll
 _RESULT_CHARS = 20000
-
-
-def _readonly_table(headers: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(list(headers))  # never Qt's "1 | 2" before the first run is shown
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.verticalHeader().hide()
-    table.setAlternatingRowColors(True)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    return table
 
 
 def _fill(table: QTableWidget, headers: Sequence[str], rows: Sequence[Sequence[str]],
@@ -117,7 +105,7 @@ class RunDetail(QWidget):
         super().__init__(parent)
         self.title = QLabel("Select a run to see its details; select several to compare them.")
         self.title.setWordWrap(True)
-        self.metrics = _readonly_table(["Metric", "Value"])
+        self.metrics = readonly_table(["Metric", "Value"], select_rows=False)
         self.params = QPlainTextEdit()
         self.params.setReadOnly(True)
         self.graphs = SeriesGraphs()
@@ -159,7 +147,7 @@ class DetailPane(QStackedWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.detail = RunDetail()
-        self.compare = _readonly_table(["Runs"])
+        self.compare = readonly_table(["Runs"], select_rows=False)
         compare_box = QWidget()
         compare_layout = QVBoxLayout(compare_box)
         compare_layout.setContentsMargins(0, 0, 0, 0)

@@ -7,58 +7,29 @@ API clients share loaded models. Tables refresh from snapshots twice a second, n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.context import AppContext
 from ui.server.rows import LIVE_COLUMNS, LOG_COLUMNS, SLOT_COLUMNS, live_row, log_row, slot_row, summary
+from ui.widgets.readonly_table import readonly_table, set_cells
 
 REFRESH_MS = 500
 HOST_KEY, PORT_KEY = "server/host", "server/port"
-
-
-def _table(columns: Sequence[str]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.verticalHeader().hide()
-    table.setAlternatingRowColors(True)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
-    return table
-
-
-def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
-    if table.rowCount() != len(rows):
-        table.setRowCount(len(rows))
-    for r, row in enumerate(rows):
-        for c, text in enumerate(row):
-            item = table.item(r, c)
-            if item is None:
-                table.setItem(r, c, QTableWidgetItem(text))
-            elif item.text() != text:
-                item.setText(text)
 
 
 class ServerPage(QWidget):
@@ -105,9 +76,9 @@ class ServerPage(QWidget):
         buttons.addWidget(self.copy_button)
         buttons.addStretch(1)
 
-        self.slots = _table(SLOT_COLUMNS)
-        self.live = _table(LIVE_COLUMNS)
-        self.log = _table(LOG_COLUMNS)
+        self.slots = readonly_table(SLOT_COLUMNS)
+        self.live = readonly_table(LIVE_COLUMNS)
+        self.log = readonly_table(LOG_COLUMNS)
         split = QSplitter(Qt.Orientation.Vertical)
         for label, table in (("Loaded models", self.slots), ("Live requests", self.live),
                              ("Request log (newest first)", self.log)):
@@ -202,15 +173,15 @@ class ServerPage(QWidget):
         """Redraw the tables and the summary from snapshots."""
         if self.context.closed:
             return
-        _fill(self.slots, [slot_row(s) for s in self.context.service.slots()])
+        set_cells(self.slots, [slot_row(s) for s in self.context.service.slots()])
         if self.server is None:
             self.status.setText(summary(None, 0.0, [], 0))
-            _fill(self.live, [])
+            set_cells(self.live, [])
             return
         activity = self.server.activity
         live = activity.live()
-        _fill(self.live, [live_row(r) for r in live])
-        _fill(self.log, [log_row(r) for r in reversed(activity.log())])
+        set_cells(self.live, [live_row(r) for r in live])
+        set_cells(self.log, [log_row(r) for r in reversed(activity.log())])
         self.status.setText(summary(self.address, activity.tokens_per_s(), live, activity.total))
 
     def shutdown(self) -> None:

@@ -9,16 +9,14 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
 )
 
 from ui.context import AppContext
+from ui.widgets.readonly_table import readonly_table, set_cells
 
 COLUMNS = ("node", "address", "CPUs", "GPUs", "RAM", "devices")
 REFRESH_MS = 30_000  # a node that leaves drops out of the pickers within this
@@ -57,10 +55,7 @@ class ClusterBox(QGroupBox):
         self.connect_button = QPushButton("Connect")
         self.disconnect_button = QPushButton("Disconnect")
         self.refresh_button = QPushButton("Refresh")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().hide()
+        self.table = readonly_table(COLUMNS)
         self.table.setMinimumHeight(90)
         self.status = QLabel("Not connected. Other machines join with `workbench cluster join ADDRESS` "
                              "(docs/cluster.md).")
@@ -155,10 +150,7 @@ class ClusterBox(QGroupBox):
         """Fill the table and hand the nodes' devices to the device pickers."""
         self.nodes = list(nodes)
         rows = node_rows(self.nodes)
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                self.table.setItem(r, c, QTableWidgetItem(value))
+        set_cells(self.table, rows)
         self.context.set_cluster_devices(node_devices([n for n in self.nodes if n.alive]))
 
 

@@ -12,21 +12,17 @@ from typing import Any
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +32,7 @@ from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
 from ui.settings.cluster import ClusterBox
 from ui.theme import THEME_KEY, THEMES, apply_theme
 from ui.widgets.device_picker import ensure_devices
+from ui.widgets.readonly_table import readonly_table, set_cells
 
 
 def database_files_bytes(database: Path) -> int:
@@ -189,12 +186,7 @@ class SettingsPage(QWidget):
     def _devices(self) -> QGroupBox:
         box = QGroupBox("Devices (the ids of `workbench devices`)")
         layout = QVBoxLayout(box)
-        self.devices = QTableWidget(0, 5)
-        self.devices.setHorizontalHeaderLabels(["Id", "Backend", "Kind", "Name", "Memory"])
-        self.devices.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.devices.verticalHeader().hide()
-        self.devices.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.devices.horizontalHeader().setStretchLastSection(True)
+        self.devices = readonly_table(["Id", "Backend", "Kind", "Name", "Memory"])
         self.devices.setMinimumHeight(150)
         self.versions = QLabel("")
         self.versions.setObjectName("muted")
@@ -275,11 +267,8 @@ class SettingsPage(QWidget):
         self.context.tasks.run(lambda _s: clear_token(), on_done=done, on_error=lambda m, _tb: self._say(m))
 
     def _show_devices(self, devices: list[Any]) -> None:
-        self.devices.setRowCount(len(devices))
-        for row, device in enumerate(devices):
-            memory = f"{device.memory_bytes / 2**30:.1f} GiB" if device.memory_bytes else ""
-            for column, text in enumerate((device.id, device.backend, device.kind, device.name, memory)):
-                self.devices.setItem(row, column, QTableWidgetItem(str(text)))
+        set_cells(self.devices, [[str(d.id), str(d.backend), str(d.kind), str(d.name),
+                                  f"{d.memory_bytes / 2**30:.1f} GiB" if d.memory_bytes else ""] for d in devices])
         versions = self.context.device_report.get("versions") or {}
         if versions:
             self.versions.setText(" · ".join(f"{name} {version}" for name, version in versions.items()))
