@@ -196,23 +196,83 @@ class EngineClient:
         self.close()
 
 
-class WorkerClient(EngineClient):
+class KillableClient(EngineClient):
+    """A client whose engine runs apart (a process, a cluster actor): a cancel it ignores past the grace
+    period kills it, and restart/close stop it and start it again."""
+
+    def __init__(self, spec: EngineSpec, cancel_grace_s: float) -> None:
+        super().__init__(spec)
+        self._grace = cancel_grace_s
+        self._closing = False
+        self._killed_for_cancel: set[str] = set()
+        self._cancel_timers: dict[str, threading.Timer] = {}
+
+    # --- to implement -------------------------------------------------------------------------
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _ask_to_cancel(self, request_id: str) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """End the engine at once (it cannot be asked nicely any more)."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------
+    def cancel(self, request_id: str) -> None:
+        """Ask the request to stop; kill the engine if it has not stopped after the grace period."""
+        with self._handles_lock:
+            if request_id not in self._handles or request_id in self._cancel_timers:
+                return
+            timer = threading.Timer(self._grace, self._kill_if_pending, args=(request_id,))
+            timer.daemon = True
+            self._cancel_timers[request_id] = timer
+        self._ask_to_cancel(request_id)
+        timer.start()
+
+    def _finished(self, request_id: str) -> None:
+        with self._handles_lock:
+            timer = self._cancel_timers.pop(request_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _kill_if_pending(self, request_id: str) -> None:
+        with self._handles_lock:
+            pending = request_id in self._handles
+        if pending and self.alive:
+            self._killed_for_cancel.add(request_id)
+            self.kill()
+
+    def restart(self) -> None:
+        """Start the engine afresh and reload the last model, if one was loaded."""
+        self._stop(timeout=2.0)
+        self._killed_for_cancel.clear()
+        self._start()
+        if self._last_load is not None:
+            last = self._last_load
+            self.load(last.model, last.device, last.options)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the engine to exit, then make sure it has."""
+        self._stop(timeout)
+
+
+class WorkerClient(KillableClient):
     """Hosts the engine in its own process, so a crash in native code cannot take the app down."""
 
     def __init__(self, spec: EngineSpec, *, threads: int | None = None, env: Mapping[str, str] | None = None,
                  cancel_grace_s: float = CANCEL_GRACE_S) -> None:
-        super().__init__(spec)
+        super().__init__(spec, cancel_grace_s)
         self._env = worker_environment(threads, env)
-        self._grace = cancel_grace_s
         self._send_lock = threading.Lock()
         self._process: Any = None
         self._conn: Any = None
         self._reader: threading.Thread | None = None
         self._stopped_watch: StoppedWorkerWatch | None = None
         self._stderr_path = ""
-        self._closing = False
-        self._killed_for_cancel: set[str] = set()
-        self._cancel_timers: dict[str, threading.Timer] = {}
         self._start()
 
     @property
@@ -305,29 +365,8 @@ class WorkerClient(EngineClient):
         except (OSError, EOFError, BrokenPipeError):
             pass  # the reader thread reports the death to every pending request
 
-    def cancel(self, request_id: str) -> None:
-        """Ask the request to stop; kill the worker if it has not stopped after the grace period."""
-        with self._handles_lock:
-            if request_id not in self._handles or request_id in self._cancel_timers:
-                return
-            timer = threading.Timer(self._grace, self._kill_if_pending, args=(request_id,))
-            timer.daemon = True
-            self._cancel_timers[request_id] = timer
+    def _ask_to_cancel(self, request_id: str) -> None:
         self._send(Cancel(request_id))
-        timer.start()
-
-    def _finished(self, request_id: str) -> None:
-        with self._handles_lock:
-            timer = self._cancel_timers.pop(request_id, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _kill_if_pending(self, request_id: str) -> None:
-        with self._handles_lock:
-            pending = request_id in self._handles
-        if pending and self.alive:
-            self._killed_for_cancel.add(request_id)
-            self.kill()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Kill the worker process (it cannot be asked nicely any more)."""
@@ -335,20 +374,7 @@ class WorkerClient(EngineClient):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._process.pid, sig)
 
-    def restart(self) -> None:
-        """Start a new worker and reload the last model, if one was loaded."""
-        self._shutdown_process(timeout=2.0)
-        self._killed_for_cancel.clear()
-        self._start()
-        if self._last_load is not None:
-            last = self._last_load
-            self.load(last.model, last.device, last.options)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Ask the worker to exit, then make sure it has."""
-        self._shutdown_process(timeout)
-
-    def _shutdown_process(self, timeout: float) -> None:
+    def _stop(self, timeout: float) -> None:
         process = self._process
         if process is None:
             return

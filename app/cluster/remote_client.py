@@ -18,7 +18,7 @@ from typing import Any
 from app.cluster.inventory import NodeRecord, find_node, split_device
 from app.cluster.ray_env import ClusterError, require_ray
 from app.messages import Cancel, Cancelled, EngineDead, Event, Failed, Load, Progress, Result, Run, Shutdown
-from app.supervisor import CANCEL_GRACE_S, EngineClient
+from app.supervisor import CANCEL_GRACE_S, KillableClient
 from core.thread_env import worker_environment
 from engines.base import EngineSpec
 
@@ -40,22 +40,18 @@ def local_part(device_id: str) -> str:
     return device_id if parts is None else parts[1]
 
 
-class RemoteClient(EngineClient):
+class RemoteClient(KillableClient):
     """Hosts the engine in a Ray actor on one node of the cluster."""
 
     def __init__(self, spec: EngineSpec, node: NodeRecord, *, threads: int | None = None,
                  env: Mapping[str, str] | None = None, cancel_grace_s: float = CANCEL_GRACE_S) -> None:
-        super().__init__(spec)
+        super().__init__(spec, cancel_grace_s)
         self.node = node
         self._env = worker_environment(threads, env)
-        self._grace = cancel_grace_s
         self._actor: Any = None
         self._dead_reason: str | None = None
-        self._closing = False
         self._outbox: queue.Queue[Load | Run | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self._killed_for_cancel: set[str] = set()
-        self._cancel_timers: dict[str, threading.Timer] = {}
         self._cancel_requested: set[str] = set()
         self._local_paths: dict[str, str] = {}
         self._load_ids: set[str] = set()
@@ -235,33 +231,15 @@ class RemoteClient(EngineClient):
         return Result(event.request_id, info)
 
     # --- cancel, restart, close -----------------------------------------------------------------
-    def cancel(self, request_id: str) -> None:
-        """Ask the request to stop; kill the actor if it has not stopped after the grace period."""
-        with self._handles_lock:
-            if request_id not in self._handles or request_id in self._cancel_timers:
-                return
-            timer = threading.Timer(self._grace, self._kill_if_pending, args=(request_id,))
-            timer.daemon = True
-            self._cancel_timers[request_id] = timer
-        self._cancel_requested.add(request_id)
+    def _ask_to_cancel(self, request_id: str) -> None:
+        self._cancel_requested.add(request_id)  # a model still being sent stops at its next chunk
         if self.alive:
             with contextlib.suppress(Exception):
                 self._actor.cancel.remote(request_id)
-        timer.start()
 
     def _finished(self, request_id: str) -> None:
-        with self._handles_lock:
-            timer = self._cancel_timers.pop(request_id, None)
+        super()._finished(request_id)
         self._cancel_requested.discard(request_id)
-        if timer is not None:
-            timer.cancel()
-
-    def _kill_if_pending(self, request_id: str) -> None:
-        with self._handles_lock:
-            pending = request_id in self._handles
-        if pending and self.alive:
-            self._killed_for_cancel.add(request_id)
-            self.kill()
 
     def kill(self) -> None:
         """Kill the actor's process (it cannot be asked nicely any more)."""
@@ -272,20 +250,7 @@ class RemoteClient(EngineClient):
             with contextlib.suppress(Exception):
                 ray.kill(self._actor, no_restart=True)
 
-    def restart(self) -> None:
-        """Start a new actor on the same node and reload the last model, if one was loaded."""
-        self._shutdown_actor(timeout=2.0)
-        self._killed_for_cancel.clear()
-        self._start()
-        if self._last_load is not None:
-            last = self._last_load
-            self.load(last.model, last.device, last.options)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Ask the actor to unload and exit, then make sure it has."""
-        self._shutdown_actor(timeout)
-
-    def _shutdown_actor(self, timeout: float) -> None:
+    def _stop(self, timeout: float) -> None:
         if self._actor is None:
             return
         import ray
