@@ -11,7 +11,7 @@ import numpy as np
 from engines.base import EngineError, ErrorKind
 from engines.bayes.formats.builder import NetworkBuilder
 from engines.bayes.formats.source import line_error
-from engines.bayes.formats.xmltree import Node, parse_xml
+from engines.bayes.formats.xmltree import Node, parse_document, probabilities
 from engines.bayes.model import BayesNet
 
 _UNSUPPORTED = {"noisymax", "noisyadder", "equation", "decision", "utility", "mau", "demorgan", "tnode"}
@@ -19,12 +19,7 @@ _UNSUPPORTED = {"noisymax", "noisyadder", "equation", "decision", "utility", "ma
 
 def parse_xdsl(data: bytes, source: str, normalize: bool = False) -> tuple[BayesNet, list[str]]:
     """Parse XDSL bytes into ``(BayesNet, warnings)``."""
-    root = parse_xml(data, source)
-    if root.tag.lower() != "smile":
-        raise line_error(source, root.line, f"expected a <smile> document, found <{root.tag}>")
-    nodes = root.find("nodes")
-    if nodes is None:
-        raise line_error(source, root.line, "expected a <nodes> element inside <smile>")
+    root, nodes = parse_document(data, source, "smile", "nodes")
     builder = NetworkBuilder(source, root.attrs.get("id", ""))
     for node in nodes.children:
         kind = node.tag.lower()
@@ -46,11 +41,7 @@ def parse_xdsl(data: bytes, source: str, normalize: bool = False) -> tuple[Bayes
             probs = node.find("probabilities")
             if probs is None:
                 raise line_error(source, node.line, f"node {name!r} has no <probabilities>")
-            try:
-                values = np.array(probs.text.split(), dtype=np.float64)
-            except ValueError:
-                raise line_error(source, probs.line, f"node {name!r}: <probabilities> must hold numbers "
-                                 "separated by spaces") from None
+            values = probabilities(probs, source, f"node {name!r}: <probabilities>")
         else:
             values = _deterministic(node, name, states, source)
         builder.add_cpt(name, parents, values, node.line)

@@ -6,22 +6,15 @@ last parent fastest, child fastest), the same order as our CPT arrays.
 
 from __future__ import annotations
 
-import numpy as np
-
 from engines.bayes.formats.builder import NetworkBuilder
-from engines.bayes.formats.source import first_non_number, line_error
-from engines.bayes.formats.xmltree import Node, parse_xml
+from engines.bayes.formats.source import line_error
+from engines.bayes.formats.xmltree import Node, parse_document, probabilities
 from engines.bayes.model import BayesNet
 
 
 def parse_xmlbif(data: bytes, source: str, normalize: bool = False) -> tuple[BayesNet, list[str]]:
     """Parse XMLBIF bytes into ``(BayesNet, warnings)``."""
-    root = parse_xml(data, source)
-    if root.tag.upper() != "BIF":
-        raise line_error(source, root.line, f"expected a <BIF> document, found <{root.tag}>")
-    network = root.find("NETWORK")
-    if network is None:
-        raise line_error(source, root.line, "expected a <NETWORK> element inside <BIF>")
+    _root, network = parse_document(data, source, "BIF", "NETWORK")
     name_node = network.find("NAME")
     builder = NetworkBuilder(source, name_node.text if name_node is not None else "")
     for var in network.findall("VARIABLE"):
@@ -36,13 +29,7 @@ def parse_xmlbif(data: bytes, source: str, normalize: bool = False) -> tuple[Bay
         table = definition.find("TABLE")
         if table is None:
             raise line_error(source, definition.line, f"the definition of {child!r} has no <TABLE>")
-        try:
-            values = np.array(table.text.split(), dtype=np.float64)
-        except ValueError:
-            bad = first_non_number(table.text.split())
-            raise line_error(source, table.line, f"the table of {child!r}: expected a probability, "
-                                                 f"found {bad!r}") from None
-        builder.add_cpt(child, parents, values, definition.line)
+        builder.add_cpt(child, parents, probabilities(table, source, f"the table of {child!r}"), definition.line)
     return builder.build(normalize)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
-from engines.bayes.formats.source import line_error
+import numpy as np
+
+from engines.bayes.formats.source import first_non_number, line_error
 
 
 @dataclass
@@ -65,3 +67,24 @@ def parse_xml(data: bytes, source: str) -> Node:
     if not root.children:
         raise line_error(source, 1, "no XML element found")
     return root.children[0]
+
+
+def parse_document(data: bytes, source: str, root_tag: str, section_tag: str) -> tuple[Node, Node]:
+    """The document element, which must be ``<root_tag>``, and its ``<section_tag>`` child (tags in any case)."""
+    root = parse_xml(data, source)
+    if root.tag.lower() != root_tag.lower():
+        raise line_error(source, root.line, f"expected a <{root_tag}> document, found <{root.tag}>")
+    section = root.find(section_tag)
+    if section is None:
+        raise line_error(source, root.line, f"expected a <{section_tag}> element inside <{root_tag}>")
+    return root, section
+
+
+def probabilities(node: Node, source: str, owner: str) -> np.ndarray:
+    """The numbers in ``node``'s text; a token that is not one is reported with its line."""
+    tokens = node.text.split()
+    try:
+        return np.array(tokens, dtype=np.float64)
+    except ValueError:
+        raise line_error(source, node.line, f"{owner}: expected a probability, "
+                                            f"found {first_non_number(tokens)!r}") from None
