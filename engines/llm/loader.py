@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.base import EngineError, ErrorKind
 from core.gguf import GGUFInfo, read_gguf
+from engines.base import EngineError, ErrorKind
 from engines.llm.memory_check import check_fit
 from engines.llm.native_log import NativeLog
 from engines.llm.options import DEFAULT_CTX, KV_CACHE_TYPES, LoadOptions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.gguf import GGUFInfo
 from core.memory_fit import (
     KV_BYTES_PER_ELEMENT,
     FitVerdict,
@@ -13,7 +14,6 @@ from core.memory_fit import (
     fit_verdict,
 )
 from engines.base import EngineError, ErrorKind
-from core.gguf import GGUFInfo
 from engines.llm.options import LoadOptions
 
 _GIB = 1024**3

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engines.base import EngineError, ErrorKind
 from core.gguf import FILE_TYPES, read_gguf
+from engines.base import EngineError, ErrorKind
 
 # The targets that make sense on a CPU without an importance matrix.
 QUANT_TARGETS = ("F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",

@@ -26,8 +26,8 @@ from gui_support import (
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from ui.main_window import MainWindow
 from ui.chat.page import ChatPage
+from ui.main_window import MainWindow
 from ui.models.page import ModelsPage
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY
 

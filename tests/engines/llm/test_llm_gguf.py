@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engines.base import ErrorKind
 from core.gguf import GGUFArray, GGUFError, read_gguf
+from engines.base import ErrorKind
 
 GGUFWriter = Callable[..., Path]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.gguf import read_gguf
 from engines.base import EngineError, ErrorKind
 from engines.llm.chat_template import BUILTIN_TEMPLATES, resolve_chat_format, validate_messages
 from engines.llm.generation import StopMatcher
-from core.gguf import read_gguf
 from engines.llm.options import parse_load_options
 from engines.llm.sampling import parse_sampling
 
