@@ -3,6 +3,7 @@ throughput, one line per endpoint (and machine), one point per concurrency cap."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pyqtgraph as pg
@@ -51,7 +52,9 @@ class ServingCharts(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.latency = _plot("latency vs throughput as concurrency rises", "output tokens/s (system)",
-                             "latency (ms)")
+                             "latency (ms, log scale)")
+        # TTFTs in seconds and TPOTs in tens of ms share the axis: only a log scale shows both.
+        self.latency.setLogMode(x=False, y=True)
         self.users = _plot("per-user vs system throughput", "output tokens/s (system)",
                            "tokens/s per user (1000 / mean TPOT)")
         self.note = QLabel("")
@@ -75,10 +78,13 @@ class ServingCharts(QTabWidget):
         for index, (name, rows) in enumerate(series.items()):
             colour = PALETTE[index % len(PALETTE)]
             xs = [r.metrics["output_tokens_per_s"] for r in rows]
-            for metric, words, dashed in LATENCIES:
-                points = [(x, r.metrics[metric]) for x, r in zip(xs, rows, strict=True) if metric in r.metrics]
+            for number, (metric, words, dashed) in enumerate(LATENCIES):
+                points = [(x, r.metrics[metric]) for x, r in zip(xs, rows, strict=True)
+                          if r.metrics.get(metric, 0.0) > 0]
                 if not points:
                     continue
+                # TTFT and TPOT in two colours of their own; the endpoint shifts the pair along the palette.
+                colour = PALETTE[(2 * index + number // 2) % len(PALETTE)]
                 pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
                 symbol = "o" if metric.startswith("ttft") else "t"
                 self.latency.plot(*zip(*points, strict=True), pen=pen, symbol=symbol, symbolSize=7,
@@ -86,13 +92,14 @@ class ServingCharts(QTabWidget):
                 self.curves[f"{name} {words}"] = points
             for x, row in zip(xs, rows, strict=True):
                 # The concurrency beside each TTFT p50 point: the curve reads left to right as load rises.
-                if "ttft_p50_ms" in row.metrics:
+                if row.metrics.get("ttft_p50_ms", 0.0) > 0:
                     label = pg.TextItem(f"c={row.metrics.get('max_concurrency', 0):.0f}", anchor=(0.0, 1.0),
                                         color="#888888")
-                    label.setPos(x, row.metrics["ttft_p50_ms"])
+                    label.setPos(x, math.log10(row.metrics["ttft_p50_ms"]))  # the axis is log10
                     self.latency.addItem(label)
             users = [(x, r.metrics["user_tokens_per_s"]) for x, r in zip(xs, rows, strict=True)
                      if "user_tokens_per_s" in r.metrics]
+            colour = PALETTE[index % len(PALETTE)]
             if users:
                 self.users.plot(*zip(*users, strict=True), pen=pg.mkPen(colour, width=2), symbol="o",
                                 symbolSize=7, symbolBrush=colour, name=name)
