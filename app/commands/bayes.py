@@ -102,17 +102,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:
-    from app.errors import EngineDeadError, RequestFailed
+    from app.commands.load_report import load_or_report
 
-    try:
-        info: Mapping[str, Any] = client.load(args.network, args.device, _options(args))
-    except RequestFailed as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return None
-    except EngineDeadError as exc:
-        print(f"error: the bayes worker died loading {args.network}: {exc.message}", file=sys.stderr)
-        return None
-    _warn_cpts(info)
+    info = load_or_report("bayes", args.network, lambda: client.load(args.network, args.device, _options(args)))
+    if info is not None:
+        _warn_cpts(info)
     return info
 
 

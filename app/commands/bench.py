@@ -99,17 +99,12 @@ def format_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def run_llm(args: argparse.Namespace) -> int:
     """Load the model in a worker, run the bench op recorded in the history, print the results."""
-    from app.commands.chat import llm_worker, load_options, model_label
-    from app.default_models import default_model
+    from app.commands.chat import llm_worker, load_options, model_label, resolve_llm
     from app.errors import EngineDeadError, RequestFailed
     from app.history_open import open_history
-    from app.model_refs import UnknownModel, resolve_model_ref
 
-    args.model = args.model or default_model("llm", "bench")
-    try:
-        path = resolve_model_ref(args.model, "llm")
-    except UnknownModel as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    path = resolve_llm(args, "bench")
+    if path is None:
         return 2
     if args.n_prompt < 0 or args.n_gen < 0 or args.repetitions < 1 or not (args.n_prompt or args.n_gen):
         print("error: -p and -n must be >= 0 (not both 0) and -r >= 1", file=sys.stderr)

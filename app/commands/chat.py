@@ -64,6 +64,19 @@ def load_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def resolve_llm(args: argparse.Namespace, purpose: str) -> Path | None:
+    """Fill in ``args.model`` (the default for ``purpose`` when unset) and find its file; None after saying why not."""
+    from app.default_models import default_model
+    from app.model_refs import UnknownModel, resolve_model_ref
+
+    args.model = args.model or default_model("llm", purpose)
+    try:
+        return resolve_model_ref(args.model, "llm")
+    except UnknownModel as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def model_label(ref: str) -> str:
     """How a model is named in conversations and the history: its id, or the file name for a path."""
     return Path(ref).name if Path(ref).expanduser().exists() else ref
@@ -196,17 +209,12 @@ def sampling_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model in a worker, then answer one prompt or run the interactive loop."""
-    from app.default_models import default_model
     from app.history_open import open_history
-    from app.model_refs import UnknownModel, resolve_model_ref
     from app.service import ModelService
     from app.usecases.chat_turn import ChatModel
 
-    args.model = args.model or default_model("llm", "chat")
-    try:
-        path = resolve_model_ref(args.model, "llm")
-    except UnknownModel as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    path = resolve_llm(args, "chat")
+    if path is None:
         return 2
     options = load_options(args, n_ctx=args.ctx, chat_format=args.chat_format, prompt_lookup=args.prompt_lookup)
     history = open_history()

@@ -94,24 +94,23 @@ def vision_worker(threads: int | None = None, device: str = "cpu") -> Iterator[A
 
 def load_model(client: Any, args: argparse.Namespace) -> Mapping[str, Any] | None:
     """Load the model, printing progress; None (after printing why) when it cannot be loaded."""
+    from app.commands.load_report import load_or_report
     from app.default_models import default_model
-    from app.errors import EngineDeadError, RequestFailed
     from app.messages import Progress
 
     args.model = args.model or default_model("vision")
-    handle = client.submit_load(args.model, args.device, load_options(args))
-    try:
+
+    def load() -> Mapping[str, Any]:
+        handle = client.submit_load(args.model, args.device, load_options(args))
         for event in handle.events():
             if isinstance(event, Progress) and event.message and event.message not in ("ready", "first run"):
                 print(f"  {event.message}...", file=sys.stderr)
-        info: Mapping[str, Any] = handle.result()
-    except RequestFailed as exc:
-        print(f"error: cannot load {args.model}: {exc.message}", file=sys.stderr)
-        return None
-    except EngineDeadError as exc:
-        print(f"error: the vision worker died loading {args.model}: {exc.message}", file=sys.stderr)
-        return None
-    client.model_info = info
+        loaded: Mapping[str, Any] = handle.result()
+        return loaded
+
+    info = load_or_report("vision", args.model, load)
+    if info is not None:
+        client.model_info = info
     return info
 
 
