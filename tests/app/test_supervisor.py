@@ -13,6 +13,7 @@ from app.discovery import register_spec, unregister_spec
 from app.errors import EngineDeadError, RequestCancelledError, RequestFailed
 from app.messages import Cancelled, EngineDead, Partial, Progress, Result, Started
 from app.supervisor import InProcessClient, WorkerClient
+from tests.support.cancelling import cancel_after
 from tests.support.echo_engine import SPEC
 
 
@@ -64,12 +65,7 @@ def test_worker_environment_sets_passive_openmp(worker: WorkerClient) -> None:
 
 def test_cancel_mid_stream_stops_between_tokens(worker: WorkerClient) -> None:
     handle = worker.submit("stream", {"count": 1000, "delay": 0.01})
-    received = 0
-    for event in handle.events(timeout=30):
-        if isinstance(event, Partial):
-            received += 1
-            if received == 5:
-                handle.cancel()
+    received = len(cancel_after(handle, 5, timeout=30))
     assert isinstance(handle.wait(), Cancelled)
     assert 5 <= received < 100
     with pytest.raises(RequestCancelledError):
@@ -164,12 +160,7 @@ def test_inprocess_client_has_the_same_behaviour(inprocess: InProcessClient) -> 
     assert inprocess.pid is None
     assert inprocess.call("pid")["pid"] == os.getpid()
     handle = inprocess.submit("stream", {"count": 1000, "delay": 0.005})
-    seen = 0
-    for event in handle.events(timeout=30):
-        if isinstance(event, Partial):
-            seen += 1
-            if seen == 3:
-                handle.cancel()
+    cancel_after(handle, 3, timeout=30)
     assert isinstance(handle.wait(), Cancelled)
     with pytest.raises(RequestFailed):
         inprocess.call("fail")

@@ -25,6 +25,7 @@ from app.history import History  # noqa: E402
 from app.messages import EngineDead, Partial  # noqa: E402
 from app.recording import run_recorded  # noqa: E402
 from app.supervisor import InProcessClient  # noqa: E402
+from tests.support.cancelling import cancel_after  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[3] / "resources" / "images"
 
@@ -66,12 +67,7 @@ def test_chat_streams_tokens_from_the_node(llm_n1: RemoteClient) -> None:
 
 def test_cancel_stops_a_remote_answer(llm_n1: RemoteClient) -> None:
     handle = llm_n1.submit("chat", {"prompt": "Write a long poem about the sea.", "max_tokens": 300})
-    count = 0
-    for event in handle.events(timeout=120):
-        if isinstance(event, Partial):
-            count += 1
-            if count == 3:
-                handle.cancel()
+    cancel_after(handle, 3, timeout=120)
     result = handle.result()
     assert result["stop_reason"] == "cancelled" and result["metrics"]["gen_tokens"] < 30
     assert llm_n1.alive  # stopped between tokens, within the grace period

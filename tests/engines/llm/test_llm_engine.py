@@ -12,6 +12,7 @@ import pytest
 from app.errors import RequestFailed
 from app.messages import Partial, Progress
 from app.supervisor import InProcessClient
+from tests.support.cancelling import cancel_after
 
 CHAT = [{"role": "user", "content": "Count from one to ten in words."}]
 
@@ -71,12 +72,7 @@ def test_greedy_answers_repeat_and_seeds_are_honoured(client: InProcessClient) -
 
 def test_stop_mid_answer_keeps_what_was_written(client: InProcessClient) -> None:
     handle = client.submit("chat", {"messages": CHAT, "temperature": 0.0, "max_tokens": 400})
-    pieces = []
-    for event in handle.events(timeout=60):
-        if isinstance(event, Partial):
-            pieces.append(event.data["text"])
-            if len(pieces) == 3:
-                handle.cancel()
+    pieces = [p.data["text"] for p in cancel_after(handle, 3, timeout=60)]
     result = handle.result()
     assert result["stop_reason"] == "cancelled"
     assert result["text"] == "".join(pieces)
