@@ -6,9 +6,11 @@ import importlib.util
 import itertools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol, TypeVar
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
@@ -24,6 +26,37 @@ def make_context(folder: Path) -> AppContext:
     folder.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
     return AppContext(History(folder / "workbench.db"), settings)
+
+
+class _Page(Protocol):
+    def resize(self, width: int, height: int) -> None: ...
+    def show(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+PageT = TypeVar("PageT", bound=_Page)
+
+
+@contextmanager
+def shown_page(make: Callable[[AppContext], PageT], folder: Path, size: tuple[int, int],
+               settings: Mapping[str, object] | None = None) -> Iterator[PageT]:
+    """A page on its own context (``make_context(folder)`` with ``settings`` set), shown at ``size``.
+
+    On leaving, the page shuts down, the background tasks are let finish (the device probe is a subprocess:
+    nothing may outlive the test module) and the context closes.
+    """
+    context = make_context(folder)
+    for key, value in (settings or {}).items():
+        context.settings.setValue(key, value)
+    page = make(context)
+    page.resize(*size)
+    page.show()
+    try:
+        yield page
+    finally:
+        page.shutdown()
+        wait_for(lambda: context.tasks.active_count == 0, 180, "background tasks (device probe) to end")
+        context.shutdown()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from gui_support import make_context, wait_for
+from gui_support import shown_page, wait_for
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
@@ -85,15 +85,9 @@ def test_every_shipped_network_is_listed() -> None:
 @pytest.fixture(scope="module")
 def page(qapp: QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BayesPage]:
     """ALARM loaded once, drawn, with its prior posteriors shown."""
-    context = make_context(tmp_path_factory.mktemp("bayes"))
-    page = BayesPage(context)
-    page.resize(1400, 900)
-    page.show()
-    wait_for(lambda: bool(page.last_query) and not page.is_busy, 120, "ALARM's first posteriors")
-    yield page
-    page.shutdown()
-    wait_for(lambda: context.tasks.active_count == 0, 120, "background tasks (device probe) to end")
-    context.shutdown()
+    with shown_page(BayesPage, tmp_path_factory.mktemp("bayes"), (1400, 900)) as page:
+        wait_for(lambda: bool(page.last_query) and not page.is_busy, 120, "ALARM's first posteriors")
+        yield page
 
 
 def _wait_idle(page: BayesPage, timeout: float = 60) -> None:

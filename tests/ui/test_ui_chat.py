@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gui_support import STARTER_LLM, make_context, wait_for
+from gui_support import STARTER_LLM, shown_page, wait_for
 from PySide6.QtWidgets import QApplication
 
 from ui.chat.markdown import render_markdown, split_fences
@@ -52,16 +52,11 @@ def test_token_rate_and_stats_line() -> None:
 @pytest.fixture(scope="module")
 def chat(qapp: QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatPage]:
     """One Chat page with the starter model loaded once for the whole module."""
-    context = make_context(tmp_path_factory.mktemp("chat"))
-    page = ChatPage(context)
-    page.resize(1200, 800)
-    page.show()
-    wait_for(lambda: page.model_bar.model_ref() == STARTER_LLM, 30, "the model list")
-    page.load_model()
-    wait_for(lambda: page.session.is_loaded and not page.session.busy, 120, "the model to load")
-    yield page
-    page.shutdown()
-    context.shutdown()
+    with shown_page(ChatPage, tmp_path_factory.mktemp("chat"), (1200, 800)) as page:
+        wait_for(lambda: page.model_bar.model_ref() == STARTER_LLM, 30, "the model list")
+        page.load_model()
+        wait_for(lambda: page.session.is_loaded and not page.session.busy, 120, "the model to load")
+        yield page
 
 
 def _ask(page: ChatPage, text: str, **sampling: object) -> None:

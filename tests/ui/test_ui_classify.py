@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gui_support import make_context, wait_for
+from gui_support import shown_page, wait_for
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLabel
@@ -90,16 +90,9 @@ def test_records_and_card_carry_every_detail() -> None:
 @pytest.fixture(scope="module")
 def page(qapp: QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClassifyPage]:
     """One Classify page for the module; ONNX Runtime chosen up front so the load skips the auto timing."""
-    context = make_context(tmp_path_factory.mktemp("classify"))
-    context.settings.setValue("classify/backend", "onnxruntime")
-    context.settings.setValue("classify/batch", 4)
-    page = ClassifyPage(context)
-    page.resize(1300, 850)
-    page.show()
-    yield page
-    page.shutdown()
-    wait_for(lambda: context.tasks.active_count == 0, 120, "background tasks (device probe) to end")
-    context.shutdown()
+    settings = {"classify/backend": "onnxruntime", "classify/batch": 4}
+    with shown_page(ClassifyPage, tmp_path_factory.mktemp("classify"), (1300, 850), settings) as page:
+        yield page
 
 
 def _wait_run(page: ClassifyPage, op: str, timeout: float = 180) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gui_support import make_context, wait_for
+from gui_support import shown_page, wait_for
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -20,13 +20,8 @@ SMALL_BAYES = CompareSettings(workloads=("bayes",), bayes_methods=("jt", "ve"), 
 
 @pytest.fixture(scope="module")
 def page(qapp: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComparePage]:
-    context = make_context(tmp_path_factory.mktemp("compare-ui"))
-    shown = ComparePage(context)
-    shown.resize(1400, 900)
-    shown.show()
-    yield shown
-    shown.shutdown()
-    context.shutdown()
+    with shown_page(ComparePage, tmp_path_factory.mktemp("compare-ui"), (1400, 900)) as shown:
+        yield shown
     shown.deleteLater()
 
 

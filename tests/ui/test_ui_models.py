@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gui_support import fake_hub_module, make_context, wait_for
+from gui_support import fake_hub_module, shown_page, wait_for
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -39,15 +39,9 @@ def fake_hub() -> Iterator[Any]:
 def page(qapp: QApplication, fake_hub: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelsPage]:
     """A Models page whose manager talks to the fake Hub and downloads into a test cache."""
     folder = tmp_path_factory.mktemp("models")
-    context = make_context(folder)
-    context.settings.setValue(ENDPOINT_KEY, fake_hub.url)
-    context.settings.setValue(CACHE_KEY, str(folder / "hf-cache"))
-    models = ModelsPage(context)
-    models.resize(1100, 700)
-    models.show()
-    yield models
-    models.shutdown()
-    context.shutdown()
+    settings = {ENDPOINT_KEY: fake_hub.url, CACHE_KEY: str(folder / "hf-cache")}
+    with shown_page(ModelsPage, folder, (1100, 700), settings) as models:
+        yield models
 
 
 def _rows(table: Any) -> list[list[str]]:

@@ -6,7 +6,7 @@ import stat
 from collections.abc import Iterator
 
 import pytest
-from gui_support import make_context, wait_for
+from gui_support import shown_page, wait_for
 from PySide6.QtWidgets import QApplication
 
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
@@ -17,15 +17,8 @@ from ui.theme import THEME_KEY, apply_theme, is_dark
 @pytest.fixture(scope="module")
 def page(qapp: QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SettingsPage]:
     """A Settings page on its own settings file."""
-    context = make_context(tmp_path_factory.mktemp("settings"))
-    settings_page = SettingsPage(context)
-    settings_page.resize(900, 900)
-    settings_page.show()
-    yield settings_page
-    # The device probe is a subprocess: let it finish so nothing outlives the module.
-    wait_for(lambda: context.devices, 180, "the device probe")
-    settings_page.shutdown()
-    context.shutdown()
+    with shown_page(SettingsPage, tmp_path_factory.mktemp("settings"), (900, 900)) as settings_page:
+        yield settings_page
     apply_theme(qapp, "light")
 
 
