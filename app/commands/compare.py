@@ -21,6 +21,13 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, not {text!r}") from None
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _csv_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not {text!r}") from None
+
+
 def register(subparsers: Any) -> None:
     """Add the ``compare`` command."""
     parser = subparsers.add_parser(
@@ -56,6 +63,10 @@ def register(subparsers: Any) -> None:
                              "or OPENAI_API_KEY)")
     parser.add_argument("--endpoint-concurrency", type=_int_list, default=(1, 4),
                         help="concurrency caps per endpoint (default 1,4)")
+    parser.add_argument("--endpoint-rates", type=_float_list, default=(), metavar="R,…",
+                        help="also measure each endpoint at these arrival rates (req/s, Poisson, no cap)")
+    parser.add_argument("--endpoint-goodput", default="", metavar="ttft:MS,tpot:MS,e2el:MS",
+                        help="SLOs of the endpoints' goodput column (requests/s within every SLO)")
     parser.add_argument("--endpoint-prompts", type=int, default=8, help="requests per endpoint point (default 8)")
     parser.add_argument("--endpoint-lengths", type=_int_list, default=(64, 16), metavar="IN,OUT",
                         help="prompt and answer tokens per endpoint request (default 64,16)")
@@ -99,7 +110,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         bayes_methods=args.methods or CompareSettings().bayes_methods, bayes_samples=args.samples,
         endpoints=args.endpoints, endpoint_concurrency=args.endpoint_concurrency,
         endpoint_prompts=args.endpoint_prompts, endpoint_input_len=args.endpoint_lengths[0],
-        endpoint_output_len=args.endpoint_lengths[1], **chosen,
+        endpoint_output_len=args.endpoint_lengths[1], endpoint_rates=args.endpoint_rates,
+        endpoint_goodput=args.endpoint_goodput, **chosen,
     )
 
 

@@ -8,6 +8,7 @@ tokens/s (system throughput), per-user tokens/s (1000 / mean TPOT), TTFT and TPO
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -56,6 +57,9 @@ def _configs(settings: CompareSettings, _devices: Sequence[str], _machine: PlanM
         for concurrency in settings.endpoint_concurrency:
             plan.append(Config("endpoint", ENGINE, device_id(root), model, "", f"concurrency {concurrency}",
                                model=model, options={"base_url": root, "max_concurrency": concurrency}))
+        for rate in settings.endpoint_rates:
+            plan.append(Config("endpoint", ENGINE, device_id(root), model, "", f"rate {rate:g} req/s",
+                               model=model, options={"base_url": root, "request_rate": rate}))
     return plan
 
 
@@ -84,7 +88,9 @@ def _measure(ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
     from app.loadgen.runner import BenchProgress, run_sweep
 
     config, settings = ctx.config, ctx.settings
-    root, concurrency = str(config.options["base_url"]), int(config.options["max_concurrency"])
+    root = str(config.options["base_url"])
+    concurrency = config.options.get("max_concurrency")
+    rate = float(config.options.get("request_rate", math.inf))
     api_key = _api_key()
     ctx.check()
     # One /v1/models question per endpoint per session, not per concurrency point.
@@ -93,7 +99,7 @@ def _measure(ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
         bench = BenchConfig(base_url=root, model=model, api_key=api_key, endpoint="completions", dataset="text",
                             input_len=settings.endpoint_input_len, output_len=settings.endpoint_output_len,
                             num_prompts=settings.endpoint_prompts, seed=0, percentiles=(99.0,),
-                            label=config.label)
+                            goodput=settings.goodput_slos(), label=config.label)
     except ConfigError as exc:
         raise StepFailed(str(exc), "bad_settings") from None
 
@@ -102,7 +108,7 @@ def _measure(ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
 
     cancel: threading.Event = ctx.cancel_event
     try:
-        results = run_sweep(bench, [SweepPoint(concurrency)], on_progress, cancel, history=ctx.history,
+        results = run_sweep(bench, [SweepPoint(concurrency, rate)], on_progress, cancel, history=ctx.history,
                             compare_id=ctx.session_id)
     except (httpx.HTTPError, OSError, ValueError) as exc:  # the tokenizer or dataset could not be set up
         raise StepFailed(f"{root}: {type(exc).__name__}: {exc}", "failed") from None
@@ -118,7 +124,12 @@ def _measure(ctx: MeasureContext, shared: dict[str, Any]) -> ResultRow:
     row = ResultRow("endpoint", config.device, model, "", config.variant, run_id=result.run_id)
     row.metrics = {name: float(result.metrics[key]) for key, name in METRICS.items()
                    if isinstance(result.metrics.get(key), int | float)}
-    row.metrics["max_concurrency"] = float(concurrency)
+    if concurrency is not None:
+        row.metrics["max_concurrency"] = float(concurrency)
+    if not math.isinf(rate):
+        row.metrics["request_rate"] = rate
+    if not settings.goodput_slos():
+        row.metrics.pop("request_goodput", None)  # without SLOs vLLM's goodput is not a measurement
     row.metrics["num_prompts"] = float(settings.endpoint_prompts)
     if result.metrics.get("mean_tpot_ms"):
         row.metrics["user_tokens_per_s"] = 1000.0 / float(result.metrics["mean_tpot_ms"])

@@ -71,6 +71,8 @@ class CompareSettings:
     endpoint_prompts: int = 8  # requests per concurrency point
     endpoint_input_len: int = 64  # prompt tokens (words without a tokenizer)
     endpoint_output_len: int = 16  # max tokens per answer
+    endpoint_rates: tuple[float, ...] = ()  # also one configuration per arrival rate (req/s, Poisson, no cap)
+    endpoint_goodput: str = ""  # SLOs of the goodput, "ttft:MS,tpot:MS,e2el:MS" (as bench serve --goodput)
 
     def __post_init__(self) -> None:
         from app.compare.endpoint_workload import parse_endpoint
@@ -88,6 +90,22 @@ class CompareSettings:
         if not self.endpoint_concurrency or min(self.endpoint_concurrency) < 1 or self.endpoint_prompts < 1 \
                 or self.endpoint_input_len < 1 or self.endpoint_output_len < 1:
             raise PlanError("endpoint concurrency caps, prompts and lengths must be at least 1")
+        if any(not r > 0 for r in self.endpoint_rates):
+            raise PlanError(f"endpoint rates must be above 0 req/s, not {list(self.endpoint_rates)}")
+        self.goodput_slos()
+
+    def goodput_slos(self) -> dict[str, float]:
+        """The endpoint goodput SLOs in ms by name (PlanError when malformed)."""
+        from app.loadgen.config import SLO_NAMES, ConfigError, parse_goodput
+
+        try:
+            slos = parse_goodput(self.endpoint_goodput)
+        except ConfigError as exc:
+            raise PlanError(str(exc)) from None
+        wrong = [n for n, v in slos.items() if n not in SLO_NAMES or v < 0]
+        if wrong:
+            raise PlanError(f"goodput SLOs are {', '.join(SLO_NAMES)} with milliseconds >= 0, not {wrong}")
+        return slos
         if self.repeat is not None and self.repeat < 1:
             raise PlanError(f"repeat must be at least 1, not {self.repeat}")
         if self.duration_s is not None and self.duration_s <= 0:

@@ -192,7 +192,8 @@ COLUMNS: dict[str, list[Column]] = {
         Column("t/s per user", metric("user_tokens_per_s")), Column("req/s", metric("requests_per_s")),
         Column("TTFT p50 ms", metric("ttft_p50_ms")), Column("TTFT p99 ms", metric("ttft_p99_ms")),
         Column("TPOT p50 ms", metric("tpot_p50_ms")), Column("TPOT p99 ms", metric("tpot_p99_ms")),
-        Column("E2EL p50 ms", metric("e2el_p50_ms")), Column("flags", flags_cell, False),
+        Column("E2EL p50 ms", metric("e2el_p50_ms")), Column("goodput req/s", metric("request_goodput")),
+        Column("flags", flags_cell, False),
     ],
 }
 TITLES = {"llm": "LLM (llama-bench pp/tg, TTFT)", "vision": "Vision (latency at the smallest batch, "

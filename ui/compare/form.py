@@ -50,6 +50,13 @@ def _numbers(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise PlanError(f"endpoint rates: numbers separated by commas, not {text!r}") from None
+
+
 def usable_device_ids(devices: Sequence[Any]) -> set[str]:
     """The ids at least one comparison engine can run on (engine specs are light: no engine is imported)."""
     from app.discovery import discover
@@ -136,6 +143,14 @@ class CompareForm(QWidget):
         form.addRow("URLs", self.endpoints)
         self.endpoint_concurrency = QLineEdit("1, 4")
         form.addRow("Concurrency", self.endpoint_concurrency)
+        self.endpoint_rates = QLineEdit()
+        self.endpoint_rates.setPlaceholderText("none (e.g. 0.5, 1, 2)")
+        self.endpoint_rates.setToolTip("Also measure at these arrival rates (requests/s, Poisson, no cap)")
+        form.addRow("Rates (req/s)", self.endpoint_rates)
+        self.endpoint_goodput = QLineEdit()
+        self.endpoint_goodput.setPlaceholderText("ttft:500, tpot:100")
+        self.endpoint_goodput.setToolTip("SLOs in ms: goodput counts the requests within every one")
+        form.addRow("Goodput SLOs", self.endpoint_goodput)
         self.endpoint_prompts = QSpinBox(minimum=1, maximum=10_000, value=8)
         form.addRow("Requests per point", self.endpoint_prompts)
         layout.addWidget(serving)
@@ -232,7 +247,8 @@ class CompareForm(QWidget):
             bayes_methods=picked(self.methods) or self._methods, bayes_samples=self.samples.value(),
             warmup=self.warmup.value(), endpoints=endpoints,
             endpoint_concurrency=_numbers(self.endpoint_concurrency.text(), "endpoint concurrency") or (1, 4),
-            endpoint_prompts=self.endpoint_prompts.value(),
+            endpoint_prompts=self.endpoint_prompts.value(), endpoint_rates=_rates(self.endpoint_rates.text()),
+            endpoint_goodput=self.endpoint_goodput.text().replace(" ", ""),
         )
 
     def apply(self, settings: CompareSettings) -> None:
@@ -261,6 +277,8 @@ class CompareForm(QWidget):
         self.endpoints.setText(", ".join(settings.endpoints))
         self.endpoint_concurrency.setText(", ".join(str(c) for c in settings.endpoint_concurrency))
         self.endpoint_prompts.setValue(settings.endpoint_prompts)
+        self.endpoint_rates.setText(", ".join(f"{r:g}" for r in settings.endpoint_rates))
+        self.endpoint_goodput.setText(settings.endpoint_goodput)
 
     def save(self, store: QSettings) -> None:
         """Remember the form (devices excepted: they differ between machines)."""

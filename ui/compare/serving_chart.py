@@ -19,7 +19,8 @@ LATENCIES = (("ttft_p50_ms", "TTFT p50", False), ("ttft_p99_ms", "TTFT p99", Tru
 
 
 def endpoint_series(sessions: Sequence[CompareSession]) -> dict[str, list[ResultRow]]:
-    """Measured endpoint rows grouped per endpoint and model (per machine when several), by concurrency."""
+    """Measured endpoint rows grouped per endpoint and model (per machine when several; the rate sweep apart),
+    in rising load."""
     several = len({s.id for s in sessions}) > 1
     series: dict[str, list[ResultRow]] = {}
     for session in sessions:
@@ -28,9 +29,11 @@ def endpoint_series(sessions: Sequence[CompareSession]) -> dict[str, list[Result
                 continue
             name = f"{row.device.removeprefix('endpoint:')} {row.backend}".strip()
             name = f"{session.machine.get('id', '')[:4]}: {name}" if several else name
+            # A concurrency sweep and a rate sweep are two lines: each rises along its own load axis.
+            name += " (rates)" if "request_rate" in row.metrics else ""
             series.setdefault(name, []).append(row)
     for rows in series.values():
-        rows.sort(key=lambda r: r.metrics.get("max_concurrency", 0.0))
+        rows.sort(key=lambda r: r.metrics.get("max_concurrency", r.metrics.get("request_rate", 0.0)))
     return series
 
 
@@ -66,6 +69,8 @@ class ServingCharts(QTabWidget):
         layout.addWidget(self.note)
         self.addTab(box, "Latency vs throughput")
         self.addTab(self.users, "User vs system throughput")
+        self.goodput = _plot("goodput vs request rate", "request rate (req/s, Poisson arrivals)", "requests/s")
+        self.addTab(self.goodput, "Goodput vs rate")
         # What was drawn, by line name: [(x, y)] — also what tests and screenshots read.
         self.curves: dict[str, list[tuple[float, float]]] = {}
 
@@ -73,6 +78,7 @@ class ServingCharts(QTabWidget):
         """Redraw from these sessions' endpoint rows."""
         self.latency.clear()
         self.users.clear()
+        self.goodput.clear()
         self.curves = {}
         series = endpoint_series(sessions)
         for index, (name, rows) in enumerate(series.items()):
@@ -93,8 +99,9 @@ class ServingCharts(QTabWidget):
             for x, row in zip(xs, rows, strict=True):
                 # The concurrency beside each TTFT p50 point: the curve reads left to right as load rises.
                 if row.metrics.get("ttft_p50_ms", 0.0) > 0:
-                    label = pg.TextItem(f"c={row.metrics.get('max_concurrency', 0):.0f}", anchor=(0.0, 1.0),
-                                        color="#888888")
+                    load = (f"c={row.metrics['max_concurrency']:.0f}" if "max_concurrency" in row.metrics
+                            else f"{row.metrics.get('request_rate', 0):g}/s")
+                    label = pg.TextItem(load, anchor=(0.0, 1.0), color="#888888")
                     label.setPos(x, math.log10(row.metrics["ttft_p50_ms"]))  # the axis is log10
                     self.latency.addItem(label)
             users = [(x, r.metrics["user_tokens_per_s"]) for x, r in zip(xs, rows, strict=True)
@@ -104,6 +111,15 @@ class ServingCharts(QTabWidget):
                 self.users.plot(*zip(*users, strict=True), pen=pg.mkPen(colour, width=2), symbol="o",
                                 symbolSize=7, symbolBrush=colour, name=name)
                 self.curves[f"{name} per user"] = users
+            # Rate points only: a concurrency cap has no arrival rate to plot against.
+            rated = sorted((r.metrics["request_rate"], r) for r in rows if "request_rate" in r.metrics)
+            for metric, words, style in (("requests_per_s", "completed", Qt.PenStyle.DashLine),
+                                         ("request_goodput", "goodput (within the SLOs)", Qt.PenStyle.SolidLine)):
+                points = [(rate, r.metrics[metric]) for rate, r in rated if metric in r.metrics]
+                if points:
+                    self.goodput.plot(*zip(*points, strict=True), pen=pg.mkPen(colour, width=2, style=style),
+                                      symbol="o", symbolSize=7, symbolBrush=colour, name=f"{name} {words}")
+                    self.curves[f"{name} {words}"] = points
         self.note.setText("One point per concurrency cap (c=…); solid: median, dashed: p99. TTFT in circles, "
                           "TPOT in triangles." if series else
                           "Add endpoint URLs in the form to measure servers under load.")

@@ -15,6 +15,7 @@ from app.cli import main
 from app.compare.endpoint_workload import parse_endpoint
 from app.compare.export import to_csv, to_json, to_markdown
 from app.compare.plan import CompareSettings, PlanError
+from app.compare.results import ResultRow
 from app.compare.runner import CompareRunner
 from app.compare.table import build_tables
 from app.history import History
@@ -128,3 +129,32 @@ def test_cli_endpoints_flag_prints_and_exports(server: ScriptedServer, tmp_path:
     assert [r["metrics"]["completed"] for r in rows] == [4, 4]
     assert main(["compare", "--workload", "endpoint"]) == 2
     assert "needs endpoints" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_rates_give_goodput_rows_within_and_outside_the_slos(server: ScriptedServer, tmp_path: Path) -> None:
+    history = History(tmp_path / "history.db")
+    try:
+        def run(slos: str) -> list[ResultRow]:
+            settings = CompareSettings(workloads=("endpoint",), endpoints=(f"{server.url}=scripted",),
+                                       endpoint_concurrency=(1,), endpoint_rates=(20.0, 40.0), endpoint_prompts=8,
+                                       endpoint_input_len=8, endpoint_output_len=TOKENS, endpoint_goodput=slos)
+            return CompareRunner(settings, history).run().results
+
+        capped, slow, fast = run("ttft:2000,e2el:5000")  # every request is within these
+        assert capped.variant == "concurrency 1" and "request_rate" not in capped.metrics
+        assert [r.variant for r in (slow, fast)] == ["rate 20 req/s", "rate 40 req/s"]
+        for row, rate in ((slow, 20.0), (fast, 40.0)):
+            assert row.metrics["request_rate"] == rate and row.metrics["completed"] == 8
+            assert row.metrics["request_goodput"] == pytest.approx(row.metrics["requests_per_s"])
+        # The arrivals are spread to end at count/rate (as vLLM): the faster rate finishes sooner.
+        assert fast.metrics["requests_per_s"] > slow.metrics["requests_per_s"]
+        strict = run("ttft:1")  # no request answers its first token within 1 ms
+        assert all(r.metrics["request_goodput"] == 0 for r in strict)
+        assert "request_goodput" not in run("")[0].metrics  # no SLOs, no goodput figure
+    finally:
+        history.close()
+    with pytest.raises(PlanError, match="NAME:MILLISECONDS"):
+        CompareSettings(workloads=("endpoint",), endpoints=("http://h:1",), endpoint_goodput="ttft=5")
+    with pytest.raises(PlanError, match="above 0"):
+        CompareSettings(workloads=("endpoint",), endpoints=("http://h:1",), endpoint_rates=(0.0,))
