@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,13 @@ def _no_leaked_workers() -> Iterator[None]:
 def history_path(tmp_path: os.PathLike[str]) -> str:
     """A fresh history database file."""
     return os.path.join(tmp_path, "history.db")
+
+
+@pytest.fixture
+def history(history_path: str) -> Iterator[Any]:
+    """An open History on a fresh database file, closed after the test."""
+    from app.history import History  # after WORKBENCH_HOME is set above
+
+    store = History(history_path)
+    yield store
+    store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from app.discovery import get_spec
 from app.history import History
 from app.model_refs import resolve_model_ref
 from core.paths import database_path
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[History]:
-    opened = History(tmp_path / "history.db")
-    yield opened
-    opened.close()
 
 
 def _run(history: History, op: str, model_id: str, status: str = "ok", engine: str = "llm",

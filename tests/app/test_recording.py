@@ -26,13 +26,6 @@ def client() -> Iterator[WorkerClient]:
     unregister_spec(SPEC.id)
 
 
-@pytest.fixture
-def history(history_path: str) -> Iterator[History]:
-    store = History(history_path)
-    yield store
-    store.close()
-
-
 def test_ok_run_stores_metrics_samples_and_series(client: WorkerClient, history: History) -> None:
     outcome = run_recorded(client, "stream", {"count": 20, "delay": 0.02}, history=history)
     assert outcome.ok

@@ -18,6 +18,7 @@ from app.messages import EngineDead, Partial
 from app.recording import run_recorded
 from app.supervisor import WorkerClient, start_engine
 from tests.engines.llm.conftest import patch_u32
+from tests.support.cancelling import cancel_after
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +27,6 @@ def worker(smollm2_path: Path) -> Iterator[WorkerClient]:
     client.load(str(smollm2_path), "cpu", {"n_ctx": 512})
     yield client
     client.close()
-
-
-@pytest.fixture
-def history(history_path: str) -> Iterator[History]:
-    db = History(history_path)
-    yield db
-    db.close()
 
 
 def test_recorded_chat_streams_over_ipc_and_stores_the_series(worker: WorkerClient, history: History) -> None:
@@ -58,12 +52,7 @@ def test_recorded_chat_streams_over_ipc_and_stores_the_series(worker: WorkerClie
 
 def test_stop_mid_answer_over_ipc(worker: WorkerClient, history: History) -> None:
     handle = worker.submit("chat", {"prompt": "Write a long poem about the sea.", "max_tokens": 300})
-    count = 0
-    for event in handle.events(timeout=60):
-        if isinstance(event, Partial):
-            count += 1
-            if count == 4:
-                handle.cancel()
+    cancel_after(handle, 4, timeout=60)
     result = handle.result()
     assert result["stop_reason"] == "cancelled" and result["metrics"]["gen_tokens"] < 20
     assert worker.alive  # stopped between tokens, well within the grace period
