@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from vision_helpers import SAMPLES, RecordingContext, png_with_size
+from vision_helpers import SAMPLES, RecordingContext, loaded_engine, png_with_size
 
 from app.model_refs import resolve_model_ref
 
@@ -27,13 +27,9 @@ def ctx() -> RecordingContext:
 @pytest.fixture(scope="session")
 def lite_engine() -> Iterator[Any]:
     """EfficientNet-Lite0 on ONNX Runtime, CPU, one thread (loaded once for the whole session)."""
-    from engines.vision.engine import VisionEngine
-
-    engine = VisionEngine()
     lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
-    engine.load(lite0, "cpu", {"backend": "onnxruntime", "threads": 1}, RecordingContext())
-    yield engine
-    engine.unload()
+    with loaded_engine(lite0, "cpu", {"backend": "onnxruntime", "threads": 1}) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")

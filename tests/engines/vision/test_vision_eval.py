@@ -9,36 +9,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-from vision_helpers import RecordingContext
+from vision_helpers import RecordingContext, digits_reference_logits, loaded_engine
 
 from engines.base import EngineError, ErrorKind
-from engines.vision.decode import decode_image
-from engines.vision.engine import VisionEngine
 from engines.vision.evaluation import confusion_matrix, per_class_scores, scan_labelled_folder
-from engines.vision.preprocess import config_from_timm, preprocess
 
 
 @pytest.fixture(scope="module")
 def digits_engine(digits: dict[str, Path]) -> Any:
-    engine = VisionEngine()
-    engine.load(str(digits["onnx"]), "cpu", {"threads": 1, "calibration": str(digits["train"])},
-                RecordingContext())
-    yield engine
-    engine.unload()
+    with loaded_engine(str(digits["onnx"]), "cpu", {"threads": 1, "calibration": str(digits["train"])}) as engine:
+        yield engine
 
 
 def independent_accuracy(digits: dict[str, Path]) -> tuple[float, np.ndarray]:
     """Accuracy and confusion computed without the engine: onnxruntime on arrays made here."""
-    import onnxruntime as ort
-
-    config = config_from_timm(json.loads((digits["onnx"].with_suffix(".json")).read_text())["pretrained_cfg"], "t")
-    paths = sorted(digits["test"].rglob("*.png"))
-    targets = np.array([int(p.parent.name) for p in paths])
-    batch = np.stack([preprocess(decode_image(p).image, config)[0] for p in paths])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(digits["onnx"]), options, providers=["CPUExecutionProvider"])
-    predictions = session.run(None, {"input": batch})[0].argmax(axis=1)
+    targets, logits = digits_reference_logits(digits)
+    predictions = logits.argmax(axis=1)
     matrix = np.zeros((10, 10), dtype=int)
     for true, pred in zip(targets, predictions, strict=True):
         matrix[true, pred] += 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from vision_helpers import SAMPLES, RecordingContext
+from vision_helpers import SAMPLES, RecordingContext, loaded_engine
 
 from app.model_refs import resolve_model_ref
 from engines.base import EngineError, ErrorKind
@@ -35,13 +35,9 @@ pytestmark = pytest.mark.skipif(_cuda_devices() == 0, reason="no CUDA device vis
 @pytest.fixture(scope="module")
 def gpu_engine() -> Iterator[Any]:
     """EfficientNet-Lite0 on cuda:0 through torch, batch 8."""
-    from engines.vision.engine import VisionEngine
-
-    engine = VisionEngine()
     lite0 = str(resolve_model_ref("efficientnet-lite0", "vision"))
-    engine.load(lite0, "cuda:0", {"backend": "torch", "batch": 8}, RecordingContext())
-    yield engine
-    engine.unload()
+    with loaded_engine(lite0, "cuda:0", {"backend": "torch", "batch": 8}) as engine:
+        yield engine
 
 
 def _batch(engine: Any) -> np.ndarray:

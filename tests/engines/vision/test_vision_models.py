@@ -84,12 +84,17 @@ def test_bare_pth_state_dict_needs_and_uses_an_architecture(timm_folder: Path, t
     assert model.preprocess.source.startswith("timm defaults")
 
 
-def test_state_dict_that_does_not_fit_the_architecture(timm_folder: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "lying"
+def _with_architecture(timm_folder: Path, folder: Path, architecture: str) -> Path:
+    """A copy of the timm model folder whose config.json names another architecture."""
     shutil.copytree(timm_folder, folder)
     config = json.loads((folder / "config.json").read_text())
-    config["architecture"] = "resnet18"
+    config["architecture"] = architecture
     (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_state_dict_that_does_not_fit_the_architecture(timm_folder: Path, tmp_path: Path) -> None:
+    folder = _with_architecture(timm_folder, tmp_path / "lying", "resnet18")
     with pytest.raises(EngineError) as info:
         load_model(str(folder))
     message = info.value.message
@@ -98,11 +103,7 @@ def test_state_dict_that_does_not_fit_the_architecture(timm_folder: Path, tmp_pa
 
 
 def test_unknown_architecture_is_named(timm_folder: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "typo"
-    shutil.copytree(timm_folder, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config["architecture"] = "mobilenetv3_smal_100"
-    (folder / "config.json").write_text(json.dumps(config))
+    folder = _with_architecture(timm_folder, tmp_path / "typo", "mobilenetv3_smal_100")
     with pytest.raises(EngineError) as info:
         load_model(str(folder))
     assert "unknown architecture" in info.value.message and "mobilenetv3_small_100" in info.value.message

@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from vision_helpers import RecordingContext
+from vision_helpers import RecordingContext, digits_reference_logits, loaded_engine
 
-from engines.vision.decode import decode_image
-from engines.vision.engine import VisionEngine
-from engines.vision.preprocess import config_from_timm, preprocess
 from engines.vision.prob_scores import ProbabilityLog, probability_scores, reliability
 
 
 @pytest.fixture(scope="module")
 def evaluated(digits: dict[str, Path]) -> Iterator[dict[str, Any]]:
-    engine = VisionEngine()
-    engine.load(str(digits["onnx"]), "cpu", {"threads": 1}, RecordingContext())
-    try:
+    with loaded_engine(str(digits["onnx"]), "cpu", {"threads": 1}) as engine:
         yield dict(engine.run("eval", {"folder": str(digits["test"]), "agreement": False}, RecordingContext()))
-    finally:
-        engine.unload()
 
 
 def independent_probabilities(digits: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """(targets, softmax probabilities) of the test set computed here with onnxruntime, not the engine."""
-    import onnxruntime as ort
-
-    config = config_from_timm(json.loads(digits["onnx"].with_suffix(".json").read_text())["pretrained_cfg"], "t")
-    paths = sorted(digits["test"].rglob("*.png"))
-    targets = np.array([int(p.parent.name) for p in paths])
-    batch = np.stack([preprocess(decode_image(p).image, config)[0] for p in paths])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(digits["onnx"]), options, providers=["CPUExecutionProvider"])
-    logits = session.run(None, {"input": batch})[0].astype(np.float64)
+    targets, logits = digits_reference_logits(digits)
+    logits = logits.astype(np.float64)
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return targets, exp / exp.sum(axis=1, keepdims=True)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from engines.base import RunCancelled
 
@@ -42,6 +46,36 @@ class RecordingContext:
 
     def sample(self, series: str, value: float, t: float | None = None) -> None:
         self.samples.append((series, value, time.perf_counter() if t is None else t))
+
+
+@contextmanager
+def loaded_engine(model: str, device: str, options: Mapping[str, Any]) -> Iterator[Any]:
+    """A VisionEngine with ``model`` loaded on ``device``; unloaded on leaving."""
+    from engines.vision.engine import VisionEngine
+
+    engine = VisionEngine()
+    engine.load(model, device, dict(options), RecordingContext())
+    try:
+        yield engine
+    finally:
+        engine.unload()
+
+
+def digits_reference_logits(digits: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, logits) of the digits test set from onnxruntime on arrays made here, not by the engine."""
+    import onnxruntime as ort
+
+    from engines.vision.decode import decode_image
+    from engines.vision.preprocess import config_from_timm, preprocess
+
+    config = config_from_timm(json.loads(digits["onnx"].with_suffix(".json").read_text())["pretrained_cfg"], "t")
+    paths = sorted(digits["test"].rglob("*.png"))
+    targets = np.array([int(p.parent.name) for p in paths])
+    batch = np.stack([preprocess(decode_image(p).image, config)[0] for p in paths])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(digits["onnx"]), options, providers=["CPUExecutionProvider"])
+    return targets, session.run(None, {"input": batch})[0]
 
 
 def png_with_size(path: Path, width: int, height: int) -> Path:
