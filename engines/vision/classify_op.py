@@ -11,7 +11,7 @@ from engines.vision.files import collect_images
 from engines.vision.loader import LoadedModel
 from engines.vision.pipeline import DecodePlan
 from engines.vision.postprocess import top_k
-from engines.vision.scoring import RunStats, score_stream
+from engines.vision.scoring import RunStats, score_request
 from engines.vision.types import ClassifyRow
 
 MAX_RESULTS_KEPT = 1000  # per-image rows in the final result (all of them stream as partials)
@@ -32,7 +32,6 @@ def classify(model: LoadedModel, backend: Backend, params: Mapping[str, Any], ct
              batch: int, decode: DecodePlan) -> dict[str, Any]:
     """Classify every image named; bad files are reported one by one and the rest still run."""
     topk = max(1, int(params.get("topk", 5)))
-    batch = max(1, int(params.get("batch", batch)))
     found = collect_images(input_paths(params), recursive=bool(params.get("recursive", True)))
     errors: list[dict[str, Any]] = []
     for path, kind, message in found.problems:
@@ -47,26 +46,24 @@ def classify(model: LoadedModel, backend: Backend, params: Mapping[str, Any], ct
     results: list[dict[str, Any]] = []
     ctx.progress(0, total, f"classifying {total} images")
     try:
-        for scored_batch in score_stream(backend, found.images, model.preprocess, batch=batch, ctx=ctx,
-                                         stats=stats, decode=decode,
-                                         fast_decode=bool(params.get("fast_decode", True))):
-            for scored in scored_batch:
-                item = scored.item
-                row: ClassifyRow
-                if scored.probs is None:
-                    row = {"index": item.index, "path": str(item.path), "ok": False,
-                           "kind": item.error_kind, "error": item.error}
-                    errors.append({"path": str(item.path), "kind": item.error_kind, "error": item.error})
-                else:
-                    row = {"index": item.index, "path": str(item.path), "ok": True,
-                           "top": top_k(scored.probs, topk, model.labels), "times_ms": scored.times(),
-                           "latency_ms": round(scored.latency_ms, 3), "batch_size": scored.batch_size,
-                           "size": list(item.size or ()), "mode": item.mode, "notes": item.notes}
-                    if len(results) < MAX_RESULTS_KEPT:
-                        results.append({"path": row["path"], "label": row["top"][0]["label"],
-                                        "prob": row["top"][0]["prob"]})
-                ctx.partial(row)
-            ctx.progress(stats.done + stats.failed, total)
+        for scored in score_request(backend, found.images, model.preprocess, params, batch=batch, ctx=ctx,
+                                    stats=stats, decode=decode):
+            item = scored.item
+            row: ClassifyRow
+            if scored.probs is None:
+                failure = item.failure()
+                row = {"index": item.index, "path": failure["path"], "ok": False,
+                       "kind": failure["kind"], "error": failure["error"]}
+                errors.append(failure)
+            else:
+                row = {"index": item.index, "path": str(item.path), "ok": True,
+                       "top": top_k(scored.probs, topk, model.labels), "times_ms": scored.times(),
+                       "latency_ms": round(scored.latency_ms, 3), "batch_size": scored.batch_size,
+                       "size": list(item.size or ()), "mode": item.mode, "notes": item.notes}
+                if len(results) < MAX_RESULTS_KEPT:
+                    results.append({"path": row["path"], "label": row["top"][0]["label"],
+                                    "prob": row["top"][0]["prob"]})
+            ctx.partial(row)
     except RunCancelled:
         # The summary so far rides on the cancel, for hosts that forward it.
         raise RunCancelled(_summary(model, backend, stats, errors, found.skipped_files, results, total,

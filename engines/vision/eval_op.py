@@ -17,7 +17,7 @@ from engines.vision.postprocess import top_k_indices
 from engines.vision.prob_scores import ProbabilityLog, probability_scores
 from engines.vision.report import write_reports
 from engines.vision.runtime import Runtime
-from engines.vision.scoring import RunStats, score_stream
+from engines.vision.scoring import RunStats, score_request
 
 AGREEMENT_IMAGES = 32  # images of the folder re-run on every backend for the agreement table
 
@@ -30,7 +30,6 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
     if not folder:
         raise EngineError(ErrorKind.BAD_INPUT, "eval needs 'folder': a folder with one sub-folder per class")
     labelled = scan_labelled_folder(str(folder), model.labels)
-    batch = max(1, int(params.get("batch", batch)))
     total = len(labelled.paths)
     stats = RunStats()
     targets: list[int] = []
@@ -43,29 +42,25 @@ def evaluate(runtime: Runtime, backend: Backend, params: Mapping[str, Any], ctx:
     class_of = {idx: name for name, idx in zip(labelled.classes, labelled.class_to_model, strict=True)}
     ctx.progress(0, total, f"evaluating {total} images in {len(labelled.classes)} classes")
     try:
-        for scored_batch in score_stream(backend, labelled.paths, model.preprocess, batch=batch, ctx=ctx,
-                                         stats=stats, decode=decode,
-                                         fast_decode=bool(params.get("fast_decode", True))):
-            for scored in scored_batch:
-                item = scored.item
-                target = labelled.targets[item.index]
-                if scored.probs is None:
-                    errors.append({"path": str(item.path), "kind": item.error_kind, "error": item.error})
-                    ctx.partial({"index": item.index, "path": str(item.path), "ok": False,
-                                 "kind": item.error_kind, "error": item.error})
-                    continue
-                top = top_k_indices(scored.probs[None, :], 5)[0]
-                targets.append(target)
-                predictions.append(int(top[0]))
-                hits1.append(int(top[0]) == target)
-                hits5.append(target in top.tolist())
-                prob_log.add(scored.probs, target)
-                if len(kept) < AGREEMENT_IMAGES and item.array is not None:
-                    kept.append(item.array)
-                ctx.partial({"index": item.index, "path": str(item.path), "ok": True, "class": class_of[target],
-                             "predicted": model.labels[int(top[0])], "prob": float(scored.probs[top[0]]),
-                             "correct": hits1[-1]})
-            ctx.progress(stats.done + stats.failed, total)
+        for scored in score_request(backend, labelled.paths, model.preprocess, params, batch=batch, ctx=ctx,
+                                    stats=stats, decode=decode):
+            item = scored.item
+            target = labelled.targets[item.index]
+            if scored.probs is None:
+                errors.append(item.failure())
+                ctx.partial({"index": item.index, "ok": False, **item.failure()})
+                continue
+            top = top_k_indices(scored.probs[None, :], 5)[0]
+            targets.append(target)
+            predictions.append(int(top[0]))
+            hits1.append(int(top[0]) == target)
+            hits5.append(target in top.tolist())
+            prob_log.add(scored.probs, target)
+            if len(kept) < AGREEMENT_IMAGES and item.array is not None:
+                kept.append(item.array)
+            ctx.partial({"index": item.index, "path": str(item.path), "ok": True, "class": class_of[target],
+                         "predicted": model.labels[int(top[0])], "prob": float(scored.probs[top[0]]),
+                         "correct": hits1[-1]})
     except RunCancelled:
         raise RunCancelled({"metrics": stats.metrics(), "evaluated": stats.done}) from None
     if not targets:

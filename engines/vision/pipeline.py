@@ -38,6 +38,10 @@ class Prepared:
     error_kind: str = ""
     error: str = ""
 
+    def failure(self) -> dict[str, str]:
+        """Why this file could not be classified, as the ops' ``errors`` list holds it."""
+        return {"path": str(self.path), "kind": self.error_kind, "error": self.error}
+
     @property
     def ok(self) -> bool:
         """True when the image can be classified."""

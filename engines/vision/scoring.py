@@ -9,9 +9,10 @@ time only; ``pipeline_efficiency`` is the end-to-end rate over it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,19 @@ class RunStats:
                 out["inference_images_per_s"] = self.done / self.inference_s
                 out["pipeline_efficiency"] = out["images_per_s"] / out["inference_images_per_s"]
         return out
+
+
+def score_request(backend: Backend, paths: Sequence[Path], config: PreprocessConfig, params: Mapping[str, Any], *,
+                  batch: int, ctx: RunContext, stats: RunStats, decode: DecodePlan) -> Iterator[Scored]:
+    """Every image of a request scored, in input order, with progress after each batch.
+
+    The request's own ``batch`` and ``fast_decode`` override the engine's settings.
+    """
+    size = max(1, int(params.get("batch", batch)))
+    for scored_batch in score_stream(backend, paths, config, batch=size, ctx=ctx, stats=stats, decode=decode,
+                                     fast_decode=bool(params.get("fast_decode", True))):
+        yield from scored_batch
+        ctx.progress(stats.done + stats.failed, len(paths))
 
 
 def score_stream(backend: Backend, paths: Sequence[Path], config: PreprocessConfig, *, batch: int,
