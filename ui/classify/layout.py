@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
-    QWidget,
 )
 
 from ui.classify.eval import EvalPanel
@@ -24,6 +23,7 @@ from ui.classify.results import ResultsModel, make_results_view
 from ui.classify.settings import RunSettings
 from ui.classify.summary import LATENCY_EXPLAINED
 from ui.preferences import restore_splitter
+from ui.widgets.boxes import column_of
 from ui.widgets.worker_status import WorkerStatusRow
 
 if TYPE_CHECKING:
@@ -71,14 +71,9 @@ def build_layout(self: ClassifyPage) -> None:
     self.results_view.viewport().setAcceptDrops(False)
     self.hint = QLabel("Drop images or folders here, or use <b>Open images…</b> / <b>Open folder…</b>.")
     self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    results_box = QWidget()
-    results_layout = QVBoxLayout(results_box)
-    results_layout.setContentsMargins(0, 0, 0, 0)
-    results_layout.addWidget(self.hint)
-    results_layout.addWidget(self.results_view, 1)
     self.eval_panel = EvalPanel()
     self.tabs = QTabWidget()
-    self.tabs.addTab(results_box, "Results")
+    self.tabs.addTab(column_of(self.hint, self.results_view, stretch=self.results_view), "Results")
     self.tabs.addTab(self.eval_panel, "Evaluation")
 
     self.card_view = QTextBrowser()
@@ -93,15 +88,10 @@ def build_layout(self: ClassifyPage) -> None:
     side.addWidget(self.card_view)
     side.addWidget(self.performance)
     side.setSizes([320, 480])
-    side_box = QWidget()
-    side_layout = QVBoxLayout(side_box)
-    side_layout.setContentsMargins(0, 0, 0, 0)
-    side_layout.addWidget(side, 1)
-    side_layout.addWidget(self.summary)
 
     self.splitter = QSplitter(Qt.Orientation.Horizontal)
     self.splitter.addWidget(self.tabs)
-    self.splitter.addWidget(side_box)
+    self.splitter.addWidget(column_of(side, self.summary, stretch=side))
     self.splitter.setStretchFactor(0, 3)
     self.splitter.setStretchFactor(1, 2)
     restore_splitter(self.splitter, self.context.settings, "classify/splitter", [960, 420])

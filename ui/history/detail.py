@@ -29,6 +29,7 @@ from ui.history.format import (
     started_text,
 )
 from ui.theme import PALETTE, is_dark
+from ui.widgets.boxes import column_of
 from ui.widgets.readonly_table import readonly_table
 
 MAX_GRAPHS = 6
@@ -148,14 +149,9 @@ class DetailPane(QStackedWidget):
         super().__init__(parent)
         self.detail = RunDetail()
         self.compare = readonly_table(["Runs"], select_rows=False)
-        compare_box = QWidget()
-        compare_layout = QVBoxLayout(compare_box)
-        compare_layout.setContentsMargins(0, 0, 0, 0)
         self.compare_title = QLabel("")
-        compare_layout.addWidget(self.compare_title)
-        compare_layout.addWidget(self.compare, 1)
         self.addWidget(self.detail)
-        self.addWidget(compare_box)
+        self.addWidget(column_of(self.compare_title, self.compare, stretch=self.compare))
 
     def show_run(self, run: Mapping[str, Any], series: Mapping[str, Sequence[tuple[float, float]]]) -> None:
         """One run."""

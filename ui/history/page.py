@@ -28,6 +28,7 @@ from ui.context import AppContext
 from ui.history.detail import DetailPane
 from ui.history.format import export_csv, export_json
 from ui.history.table import RUN_ROLE, RunsFilter, RunsModel
+from ui.widgets.boxes import column_of
 
 RUN_LIMIT = 5000
 STATUSES = ("ok", "stopped", "failed", "cancelled", "crashed", "running")
@@ -92,13 +93,8 @@ class HistoryPage(QWidget):
         top.addWidget(self.refresh_button)
         top.addWidget(self.export_button)
         top.addWidget(self.delete_button)
-        table_box = QWidget()
-        table_layout = QVBoxLayout(table_box)
-        table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.addWidget(self.table, 1)
-        table_layout.addWidget(self.count_label)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(table_box)
+        splitter.addWidget(column_of(self.table, self.count_label, stretch=self.table))
         splitter.addWidget(self.detail)
         # The detail (its graphs above all) gets most of the height; the table scrolls.
         splitter.setSizes([300, 560])

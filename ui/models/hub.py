@@ -23,6 +23,7 @@ from ui.models.view import (
     search_row,
 )
 from ui.tasks import Task, TaskState
+from ui.widgets.boxes import column_of, row_of
 
 
 class HubTab:
@@ -45,26 +46,15 @@ class HubTab:
         self.download_button = QPushButton("Download")
         self.download_button.setToolTip("Download the selected file (or the repository's best default)")
         self.download_button.setEnabled(False)
-        row = QHBoxLayout()
-        row.addWidget(self.query, 1)
-        row.addWidget(self.search_kind)
-        row.addWidget(self.sort)
-        row.addWidget(self.search_button)
-        files_box = QWidget()
-        files_layout = QVBoxLayout(files_box)
-        files_layout.setContentsMargins(0, 0, 0, 0)
-        files_layout.addWidget(self.files_label)
-        files_layout.addWidget(self.files, 1)
         download_row = QHBoxLayout()
         download_row.addStretch(1)
         download_row.addWidget(self.download_button)
-        files_layout.addLayout(download_row)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.results)
-        splitter.addWidget(files_box)
+        splitter.addWidget(column_of(self.files_label, self.files, download_row, stretch=self.files))
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        layout.addLayout(row)
+        layout.addLayout(row_of(self.query, self.search_kind, self.sort, self.search_button, stretch=self.query))
         layout.addWidget(splitter, 1)
         self.query.returnPressed.connect(lambda: self.search(self.query.text()))
         self.search_button.clicked.connect(lambda: self.search(self.query.text()))

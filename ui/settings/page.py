@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -31,6 +30,7 @@ from ui.context import AppContext
 from ui.preferences import CACHE_KEY, ENDPOINT_KEY, THREADS_KEY, engine_threads
 from ui.settings.cluster import ClusterBox
 from ui.theme import THEME_KEY, THEMES, apply_theme
+from ui.widgets.boxes import row_of
 from ui.widgets.device_picker import ensure_devices
 from ui.widgets.readonly_table import readonly_table, set_cells
 
@@ -133,10 +133,7 @@ class SettingsPage(QWidget):
         self.threads.valueChanged.connect(lambda value: self._store(THREADS_KEY, value))
         self.threads_note = QLabel("")
         self.threads_note.setObjectName("muted")
-        row = QHBoxLayout()
-        row.addWidget(self.threads)
-        row.addWidget(self.threads_note, 1)
-        form.addRow("Threads", row)
+        form.addRow("Threads", row_of(self.threads, self.threads_note, stretch=self.threads_note))
         return box
 
     def _models(self) -> QGroupBox:
@@ -150,9 +147,6 @@ class SettingsPage(QWidget):
         self.cache.editingFinished.connect(lambda: self._store(CACHE_KEY, self.cache.text().strip()))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_cache)
-        cache_row = QHBoxLayout()
-        cache_row.addWidget(self.cache, 1)
-        cache_row.addWidget(browse)
         self.token_state = QLabel("…")
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
@@ -161,14 +155,10 @@ class SettingsPage(QWidget):
         clear = QPushButton("Forget token")
         save.clicked.connect(lambda: self.save_token(self.token.text()))
         clear.clicked.connect(self.clear_token)
-        token_row = QHBoxLayout()
-        token_row.addWidget(self.token, 1)
-        token_row.addWidget(save)
-        token_row.addWidget(clear)
         form.addRow("Hub address", self.endpoint)
-        form.addRow("Download folder", cache_row)
+        form.addRow("Download folder", row_of(self.cache, browse, stretch=self.cache))
         form.addRow("Stored token", self.token_state)
-        form.addRow("Token", token_row)
+        form.addRow("Token", row_of(self.token, save, clear, stretch=self.token))
         return box
 
     def _data(self) -> QGroupBox:
