@@ -116,7 +116,9 @@ def bench_network(name: str, folder: Path, repeat: int, use_pgmpy: bool) -> dict
     if use_pgmpy and name not in PGMPY_SKIP:
         from pgmpy.inference import VariableElimination
 
-        model = _pgmpy_model(engine.net)
+        from engines.bayes.formats.pgmpy_model import to_pgmpy
+
+        model = to_pgmpy(engine.net)
         ve = VariableElimination(model)
 
         def pgmpy_all(ev: dict[str, str]) -> Callable[[], Any]:
@@ -138,23 +140,6 @@ def _domain(bn: Any, clique: Any) -> int:
     for v in clique:
         size *= bn.variable(v).domainSize()
     return size
-
-
-def _pgmpy_model(net: Any) -> Any:
-    import numpy as np
-    from pgmpy.factors.discrete import TabularCPD
-    from pgmpy.models import DiscreteBayesianNetwork
-
-    model = DiscreteBayesianNetwork()
-    model.add_nodes_from(net.variables)
-    model.add_edges_from(net.edges())
-    for v in range(net.size):
-        values = np.moveaxis(net.cpts[v], -1, 0).reshape(net.cards[v], -1)
-        model.add_cpds(TabularCPD(net.variables[v], net.cards[v], values,
-                                  evidence=[net.variables[p] for p in net.parents[v]] or None,
-                                  evidence_card=[net.cards[p] for p in net.parents[v]] or None,
-                                  state_names={net.variables[u]: list(net.states[u]) for u in (*net.parents[v], v)}))
-    return model
 
 
 def ms(seconds: float | None) -> str:

@@ -65,21 +65,3 @@ def leaf_evidence(net: BayesNet, count: int = 5) -> dict[str, str]:
         hard[v] = int(np.argmax(post))
         out[net.variables[v]] = net.states[v][hard[v]]
     return out
-
-
-def pgmpy_model(net: BayesNet) -> Any:
-    """The same network as a pgmpy DiscreteBayesianNetwork, built from our float64 arrays."""
-    from pgmpy.factors.discrete import TabularCPD
-    from pgmpy.models import DiscreteBayesianNetwork
-
-    model = DiscreteBayesianNetwork()
-    model.add_nodes_from(net.variables)
-    model.add_edges_from(net.edges())
-    for v in range(net.size):
-        parents = [net.variables[p] for p in net.parents[v]]
-        values = np.moveaxis(net.cpts[v], -1, 0).reshape(net.cards[v], -1)
-        names = {net.variables[u]: list(net.states[u]) for u in (*net.parents[v], v)}
-        model.add_cpds(TabularCPD(net.variables[v], net.cards[v], values, evidence=parents or None,
-                                  evidence_card=[net.cards[p] for p in net.parents[v]] or None,
-                                  state_names=names))
-    return model

@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bayes_helpers import EXACT_NETWORKS, Ctx, leaf_evidence, network, pgmpy_model
+from bayes_helpers import EXACT_NETWORKS, Ctx, leaf_evidence, network
 
 from engines.bayes import ve
 from engines.bayes.backend import NumpyOps, make_ops
 from engines.bayes.engine import BayesEngine
 from engines.bayes.evidence import batch_likelihoods, parse_evidence
+from engines.bayes.formats.pgmpy_model import to_pgmpy
 from engines.bayes.jtree import plan_tree
 from engines.bayes.propagation import CompiledTree
 
@@ -24,7 +25,7 @@ def pgmpy_inference() -> dict[str, Any]:
     """pgmpy VariableElimination on each network, built once (pgmpy is slow to import and to build)."""
     from pgmpy.inference import VariableElimination
 
-    return {name: VariableElimination(pgmpy_model(network(name, normalize=True))) for name in EXACT_NETWORKS}
+    return {name: VariableElimination(to_pgmpy(network(name, normalize=True))) for name in EXACT_NETWORKS}
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import math
 from typing import Any
 
 import pytest
-from bayes_helpers import Ctx, network, pgmpy_model
+from bayes_helpers import Ctx, network
 
 from engines.bayes.engine import BayesEngine
+from engines.bayes.formats.pgmpy_model import to_pgmpy
 from engines.bayes.mpe import joint_probability
 
 SMALL = ("asia", "cancer", "earthquake", "survey", "sachs")
@@ -20,7 +21,7 @@ def references() -> dict[str, Any]:
     from pgmpy.inference import VariableElimination
 
     # normalised rows: pgmpy prunes barren nodes, which only agrees with one joint when rows sum to 1
-    return {name: VariableElimination(pgmpy_model(network(name, normalize=True))) for name in (*SMALL, "alarm")}
+    return {name: VariableElimination(to_pgmpy(network(name, normalize=True))) for name in (*SMALL, "alarm")}
 
 
 def engine_for(name: str) -> BayesEngine:
