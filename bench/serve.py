@@ -99,13 +99,13 @@ def _measure(backend: str, base_url: str, gguf: Path, concurrency: int, args: ar
     from app.loadgen.config import BenchConfig
     from app.loadgen.runner import run_benchmark
 
-    config = BenchConfig(base_url=base_url, model=MODEL, endpoint="completions", dataset="random",
+    config = BenchConfig(base_url=base_url, model=args.model, endpoint="completions", dataset="random",
                          input_len=args.input_len, output_len=args.output_len,
                          num_prompts=concurrency * args.prompts_per_slot, max_concurrency=concurrency,
                          ignore_eos=True, temperature=0.0, tokenizer=str(gguf), label=backend,
                          measure_energy=False, seed=0)
     # One untimed request first: the first decode of a fresh process pays page faults and thread start-up.
-    httpx.post(config.api_url, json={"model": MODEL, "prompt": "Hello", "max_tokens": 4, "temperature": 0},
+    httpx.post(config.api_url, json={"model": args.model, "prompt": "Hello", "max_tokens": 4, "temperature": 0},
                timeout=120.0)
     result = run_benchmark(config)
     m = result.metrics
@@ -120,10 +120,11 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
     from bench.llama_tools import tool_path
 
     llama_server = None
-    if not args.no_peer:
+    if args.llama_server is not None:
+        llama_server = args.llama_server
+    elif not args.no_peer:
         print("llama-server: building once into the cache if needed ...", file=sys.stderr, flush=True)
         llama_server = tool_path("llama-server")
-    workbench = Path(sys.executable).with_name("workbench")
     points: list[Point] = []
     logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     for concurrency in args.concurrency:
@@ -132,15 +133,16 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
         # PYTHONPATH: an editable install made before server/ existed does not map that package.
         env = {**os.environ, "WORKBENCH_HOME": home,
                "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
-        ours = [str(workbench), "serve", "--host", "127.0.0.1", "--port", str(port), "--model", MODEL,
-                "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx)]
+        ours = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--model",
+                args.model, "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx),
+                "--device", args.device]
         with _server(ours, port, env, logs / f"workbench-{concurrency}.log", "/health") as url:
             points.append(_measure("workbench", url, gguf, concurrency, args))
         if llama_server is not None:
             port = _free_port()
             peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
                     "-np", str(concurrency), "-c", str(args.ctx * concurrency), "-t", str(args.threads),
-                    "-tb", str(args.threads), "--no-webui"]
+                    "-tb", str(args.threads), "--no-webui", "-ngl", "0" if args.device == "cpu" else "99"]
             with _server(peer, port, dict(os.environ), logs / f"llama-server-{concurrency}.log", "/health") as url:
                 points.append(_measure("llama-server", url, gguf, concurrency, args))
         print(f"  concurrency {concurrency}: " + ", ".join(
@@ -171,11 +173,11 @@ def bench_engine(args: argparse.Namespace) -> list[Point]:
         batch = prompts[: concurrency * args.prompts_per_slot]
         # A service per point, whose slot runs ``concurrency`` requests at once (the rest wait in its queue).
         with ModelService(None, parallel=_runners(concurrency)) as service:
-            service.load("llm", MODEL, options=options, threads=args.threads).outcome(timeout=600)
-            service.submit("llm", MODEL, "chat", {"prompt": "Hi", "max_tokens": 4, "temperature": 0.0},
+            service.load("llm", args.model, options=options, threads=args.threads).outcome(timeout=600)
+            service.submit("llm", args.model, "chat", {"prompt": "Hi", "max_tokens": 4, "temperature": 0.0},
                            options=options, threads=args.threads, record=False).outcome(timeout=600)
             t0 = time.perf_counter()
-            tickets = [service.submit("llm", MODEL, "chat", {"prompt": prompt, **params}, options=options,
+            tickets = [service.submit("llm", args.model, "chat", {"prompt": prompt, **params}, options=options,
                                       threads=args.threads, record=False) for prompt in batch]
             outcomes = [t.outcome(timeout=1800) for t in tickets]
             seconds = time.perf_counter() - t0
@@ -203,7 +205,7 @@ def bench_invariance(args: argparse.Namespace, count: int) -> list[str]:
     params = {"temperature": 0.0, "seed": 1, "max_tokens": args.output_len, "ignore_eos": True, "logprobs": 2}
 
     def run(batch: list[str], service: ModelService) -> list[dict[str, Any]]:
-        tickets = [service.submit("llm", MODEL, "chat", {"prompt": p, **params}, options=options,
+        tickets = [service.submit("llm", args.model, "chat", {"prompt": p, **params}, options=options,
                                   threads=args.threads, record=False) for p in batch]
         results = []
         for ticket in tickets:
@@ -275,11 +277,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--invariance", type=int, metavar="N", default=0,
                         help="instead: N greedy prompts alone vs 4 at a time, token by token")
     parser.add_argument("--json", type=Path, help="also write the points here")
+    parser.add_argument("--model", default=MODEL, help="a GGUF path or model id (default the starter model)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda:0 (llama-server then offloads every layer)")
+    parser.add_argument("--llama-server", type=Path, help="a llama-server binary (default: bench/llama_tools.py's)")
     args = parser.parse_args(argv)
 
     from app.model_refs import resolve_model_ref
 
-    gguf = Path(resolve_model_ref(MODEL, "llm"))
+    gguf = Path(resolve_model_ref(args.model, "llm"))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.invariance:
         for line in bench_invariance(args, args.invariance):
