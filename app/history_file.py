@@ -74,6 +74,16 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     return f"the history {path} cannot be opened: {exc}"
 
 
+def _is_new(path: Path) -> bool:
+    """True while nothing has been written to ``path`` yet (only then is it turned to WAL)."""
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection with the app's settings; read-only ones never create or change a file."""
     if str(path) == ":memory:":
@@ -82,10 +92,11 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         # Turning a new file to WAL needs the only lock on it; processes starting together take turns
         # here, or one holding a read lock and one upgrading can stall each other until the busy timeout.
         with contextlib.ExitStack() as turn:
-            try:
-                turn.enter_context(file_lock(path.with_name(path.name + ".open.lock"), timeout=_BUSY_TIMEOUT_S))
-            except OSError:  # a read-only folder (nothing to convert there) or a lock held too long
-                pass
+            if _is_new(path):
+                try:
+                    turn.enter_context(file_lock(path.with_name(path.name + ".open.lock"), timeout=_BUSY_TIMEOUT_S))
+                except OSError:  # a read-only folder (nothing to convert there) or a lock held too long
+                    pass
             conn = sqlite3.connect(str(path), check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
