@@ -44,10 +44,29 @@ def peer_run(tool: Path, model: Path, text: Path, ctx: int, chunks: int, threads
     wall = time.perf_counter() - t0
     output = done.stdout + done.stderr
     ppl, total = _PPL.search(output), _TOTAL.search(output)
-    if done.returncode != 0 or ppl is None or total is None:
+    if done.returncode != 0 or ppl is None:
         raise RuntimeError(f"llama-perplexity failed ({done.returncode}):\n{output[-3000:]}")
-    return {"ppl": float(ppl.group(1)), "ppl_uncertainty": float(ppl.group(2)),
-            "seconds": float(total.group(1)) / 1000, "wall_s": wall}
+    # Older builds print a perf total; newer ones stamp each log line (min.s.ms.us): the scoring is the time
+    # from "calculating perplexity" to the final estimate, as the workbench's own figure counts.
+    seconds = float(total.group(1)) / 1000 if total is not None else _stamped_seconds(output)
+    return {"ppl": float(ppl.group(1)), "ppl_uncertainty": float(ppl.group(2)), "seconds": seconds, "wall_s": wall}
+
+
+_STAMP = re.compile(r"(\d+)\.(\d{2})\.(\d{3})\.(\d{3}) [IWE] ")
+
+
+def _stamp_before(output: str, marker: str) -> float:
+    # Progress lines end without a newline, so a stamp may sit mid-line: take the last one before the marker.
+    index = output.index(marker)
+    found = [m for m in _STAMP.finditer(output, 0, index)]
+    if not found:
+        raise RuntimeError(f"no time stamp before the llama-perplexity line with {marker!r}")
+    minutes, secs, millis, micros = (int(g) for g in found[-1].groups())
+    return minutes * 60 + secs + millis / 1e3 + micros / 1e6
+
+
+def _stamped_seconds(output: str) -> float:
+    return _stamp_before(output, "Final estimate") - _stamp_before(output, "calculating perplexity")
 
 
 def workbench_run(engine: Any, text: Path, ctx: int, chunks: int) -> dict[str, float]:
