@@ -134,7 +134,8 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
         env = {**os.environ, "WORKBENCH_HOME": home,
                "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
         workbench = str(Path(sys.executable).with_name("workbench"))
-        ours = [workbench, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model, "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx),
+        ours = [workbench, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
+                "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx),
                 "--device", args.device]
         with _server(ours, port, env, logs / f"workbench-{concurrency}.log", "/health") as url:
             points.append(_measure("workbench", url, gguf, concurrency, args))
