@@ -93,19 +93,6 @@ class CompareSettings:
         if any(not r > 0 for r in self.endpoint_rates):
             raise PlanError(f"endpoint rates must be above 0 req/s, not {list(self.endpoint_rates)}")
         self.goodput_slos()
-
-    def goodput_slos(self) -> dict[str, float]:
-        """The endpoint goodput SLOs in ms by name (PlanError when malformed)."""
-        from app.loadgen.config import SLO_NAMES, ConfigError, parse_goodput
-
-        try:
-            slos = parse_goodput(self.endpoint_goodput)
-        except ConfigError as exc:
-            raise PlanError(str(exc)) from None
-        wrong = [n for n, v in slos.items() if n not in SLO_NAMES or v < 0]
-        if wrong:
-            raise PlanError(f"goodput SLOs are {', '.join(SLO_NAMES)} with milliseconds >= 0, not {wrong}")
-        return slos
         if self.repeat is not None and self.repeat < 1:
             raise PlanError(f"repeat must be at least 1, not {self.repeat}")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -135,6 +122,19 @@ class CompareSettings:
             raise PlanError(f"bayes_samples must be at least 1, not {self.bayes_samples}")
         if self.warmup < 0 or self.ttft_tokens < 1:
             raise PlanError("warmup must be >= 0 and ttft_tokens >= 1")
+
+    def goodput_slos(self) -> dict[str, float]:
+        """The endpoint goodput SLOs in ms by name (PlanError when malformed)."""
+        from app.loadgen.config import SLO_NAMES, ConfigError, parse_goodput
+
+        try:
+            slos = parse_goodput(self.endpoint_goodput)
+        except ConfigError as exc:
+            raise PlanError(str(exc)) from None
+        wrong = [n for n, v in slos.items() if n not in SLO_NAMES or v < 0]
+        if wrong:
+            raise PlanError(f"goodput SLOs are {', '.join(SLO_NAMES)} with milliseconds >= 0, not {wrong}")
+        return slos
 
     def repeat_for(self, workload: str) -> int:
         """Measured repetitions for a workload (the default unless the user chose)."""
