@@ -15,7 +15,6 @@ the token was sampled). Requests arrive from the worker's request threads and wa
 
 from __future__ import annotations
 
-import ctypes
 import random
 import threading
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engines.base import EngineError, ErrorKind, RunContext
-from engines.llm.generation import Generation, PieceDecoder, StopMatcher
+from engines.llm.generation import Generation, PieceDecoder, StopMatcher, logprob_entry
 from engines.llm.sampling import SamplingParams
 from engines.llm.token_loop import PenaltyWindow
 
@@ -263,7 +262,7 @@ class BatchScheduler:
         seq.parts.append(text)
         entry = None
         if request.logprobs is not None:
-            entry = _logprob_entry(logits, self._n_vocab, seq.decoder, token, request.logprobs)
+            entry = logprob_entry(logits, self._n_vocab, seq.decoder, token, request.logprobs)
             seq.logprobs.append(entry)
         if request.emit:
             data: dict[str, Any] = {"text": text, "t": t, "n": len(seq.token_ids)}
@@ -348,24 +347,3 @@ def _sampler_chain(llm: Any, sampling: SamplingParams, grammar: Any) -> Any:
     return sampler
 
 
-def _logprob_entry(logits: Any, n_vocab: int, decoder: PieceDecoder, token: int, top: int) -> dict[str, Any]:
-    """The chosen token's log-probability and the ``top`` likeliest, from its raw logits row (as OpenAI)."""
-    import numpy as np
-
-    row = np.ctypeslib.as_array(ctypes.cast(logits, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
-    values = row.astype(np.float64)
-    peak = values.max()
-    log_z = peak + np.log(np.exp(values - peak).sum())
-
-    def describe(tid: int) -> dict[str, Any]:
-        raw = decoder.piece_bytes(tid)
-        return {"token": raw.decode("utf-8", "replace"), "id": tid, "logprob": float(values[tid] - log_z),
-                "bytes": list(raw)}
-
-    entry = describe(token)
-    if top > 0:
-        best = np.argpartition(-values, top)[:top]
-        entry["top_logprobs"] = [describe(int(t)) for t in best[np.argsort(-values[best])]]
-    else:
-        entry["top_logprobs"] = []
-    return entry

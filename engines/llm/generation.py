@@ -280,23 +280,30 @@ def token_logprob(llm: Any, decoder: PieceDecoder, token: int, top: int) -> dict
     ``logits_all`` llama.cpp keeps only the last output row, which is the one this token was sampled from.
     """
     import llama_cpp
+
+    return logprob_entry(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), int(llm.n_vocab()), decoder, token, top)
+
+
+def logprob_entry(logits: Any, n_vocab: int, decoder: PieceDecoder, token: int, top: int) -> dict[str, Any]:
+    """The chosen token's log-probability and the ``top`` likeliest, from a raw logits row pointer (as OpenAI)."""
+    import ctypes
+
     import numpy as np
 
-    n_vocab = int(llm.n_vocab())
-    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
-    peak = logits.max()
-    log_z = peak + np.log(np.exp(logits - peak).sum())
+    row = np.ctypeslib.as_array(ctypes.cast(logits, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+    values = row.astype(np.float64)
+    peak = values.max()
+    log_z = peak + np.log(np.exp(values - peak).sum())
 
     def describe(tid: int) -> dict[str, Any]:
         raw = decoder.piece_bytes(tid)
-        return {"token": raw.decode("utf-8", "replace"), "id": tid, "logprob": float(logits[tid] - log_z),
+        return {"token": raw.decode("utf-8", "replace"), "id": tid, "logprob": float(values[tid] - log_z),
                 "bytes": list(raw)}
 
     entry = describe(token)
     if top > 0:
-        best = np.argpartition(-logits, top)[:top]
-        entry["top_logprobs"] = [describe(int(t)) for t in best[np.argsort(-logits[best])]]
+        best = np.argpartition(-values, top)[:top]
+        entry["top_logprobs"] = [describe(int(t)) for t in best[np.argsort(-values[best])]]
     else:
         entry["top_logprobs"] = []
     return entry
