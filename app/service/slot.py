@@ -262,12 +262,13 @@ class Slot:
         return RunOutcome("", RunStatus(status), error=message, error_kind=kind, phase="load")
 
     def _running_others(self, ticket: Ticket) -> bool:
+        # Only requests inside the engine count: others taken by a runner wait for the load lock held here.
         with self._cond:
-            return any(t is not ticket for t in self._running)
+            return any(t is not ticket and t.state == "running" for t in self._running)
 
     def _wait_alone(self, ticket: Ticket) -> None:
         with self._cond:
-            while any(t is not ticket for t in self._running):
+            while any(t is not ticket and t.state == "running" for t in self._running):
                 self._cond.wait(0.1)
 
     # --- end ----------------------------------------------------------------------------------------
