@@ -255,6 +255,8 @@ def test_dragging_moves_a_node_zooming_scales_and_no_evidence_is_set(page: Bayes
 
 
 def test_a_worker_killed_between_queries_is_replaced_and_keeps_the_evidence(page: BayesPage) -> None:
+    page.clear_evidence("CVP")  # earlier tests may have left a finding on it: the toggle below must set one
+    wait_for(lambda: not page.is_busy and "CVP" not in page.last_query["evidence"]["hard"], 60, "the page to settle")
     pid = page.session.worker_pid
     assert pid is not None
     evidence = page.evidence.params()
