@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from server.config import DEFAULT_PORT, MAX_TOKENS_LIMIT
@@ -29,6 +30,9 @@ def register(subparsers: Any) -> None:
                         help="unload a model after S seconds without requests (default 600)")
     parser.add_argument("--ctx", type=int, default=None, help="context tokens per request (default: engine's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per model worker")
+    parser.add_argument("--chat-format", metavar="NAME|FILE",
+                        help="chat template for the LLMs instead of their GGUF's: a builtin name (chatml, "
+                             "chatml-tools for tool calls with a ChatML model, llama-3, gemma, ...) or a Jinja file")
     parser.add_argument("--device", default="cpu", help="device for the models (default cpu)")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS_LIMIT,
                         help=f"largest max_tokens a request may ask for (default {MAX_TOKENS_LIMIT})")
@@ -45,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from server.config import InsecureBind, ServerConfig
     from server.service import effective, make_service
 
+    chat_format = args.chat_format
+    if chat_format and Path(chat_format).is_file():
+        chat_format = Path(chat_format).read_text(encoding="utf-8")
     config = ServerConfig(host=args.host, port=args.port, api_key=args.api_key,
                           cors_origins=tuple(args.cors_origin), parallel=args.parallel, n_ctx=args.ctx,
-                          threads=args.threads, device=args.device, max_tokens_limit=args.max_tokens,
-                          preload=tuple(args.model))
+                          threads=args.threads, chat_format=chat_format, device=args.device,
+                          max_tokens_limit=args.max_tokens, preload=tuple(args.model))
     if args.parallel > 1 and effective(config).parallel == 1:
         print(f"note: this build's LLM engine does not batch yet: --parallel {args.parallel} is ignored and "
               "requests of one model take turns", file=sys.stderr)

@@ -25,6 +25,7 @@ class ServerConfig:
     parallel: int = 1  # requests of one model decoded together (the LLM load option ``parallel``)
     n_ctx: int | None = None  # the context each request gets (None: the engine's default)
     threads: int | None = None
+    chat_format: str | None = None  # a builtin name or Jinja text overriding the GGUFs' templates
     device: str = "cpu"
     max_body_bytes: int = MAX_BODY_BYTES
     max_tokens_limit: int = MAX_TOKENS_LIMIT
@@ -50,6 +51,8 @@ class ServerConfig:
             options["n_ctx"] = self.n_ctx
         if self.parallel > 1:
             options["parallel"] = self.parallel
+        if self.chat_format:
+            options["chat_format"] = self.chat_format
         return options
 
 

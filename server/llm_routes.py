@@ -22,6 +22,7 @@ from server.openai_params import (
     logprobs_completion,
     model_name,
     sampling_params,
+    tool_params,
 )
 from server.shapers import ChatShaper, CompletionShaper
 
@@ -60,30 +61,16 @@ async def _finished(stream: Any) -> Finished:
 def router(ctx: ServerContext) -> APIRouter:
     """The LLM routes bound to ``ctx``."""
     api = APIRouter()
-    tool_support: dict[str, bool] = {}
-
-    async def check_tools(request: Request, path: str, model: str) -> None:
-        # Tool calls need a chat template that renders tools; ask the model once for its template.
-        if path not in tool_support:
-            info = await _call(ctx, request, path, model, "info", {})
-            tool_support[path] = "tools" in str(info.get("chat_template") or "")
-        if not tool_support[path]:
-            raise bad(f"the chat template of '{model}' does not support tools: use a model whose template "
-                      "renders them (Llama 3.1+, Qwen 2.5+, Hermes)", "tools")
-        raise bad(f"'{model}' has a tool-aware template, but this server does not yet render tools or parse "
-                  "tool calls; send the request without 'tools'", "tools")
-
     @api.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         body = await json_body(request)
         model = model_name(body)
-        params = {"messages": chat_messages(body), **sampling_params(body, ctx.config.max_tokens_limit)}
+        params = {"messages": chat_messages(body), **sampling_params(body, ctx.config.max_tokens_limit),
+                  **tool_params(body)}
         logprobs = logprobs_chat(body)
         if logprobs is not None:
             params["logprobs"] = logprobs
         path = await ctx.resolve(model, "llm")
-        if body.get("tools"):
-            await check_tools(request, path, model)
         shaper = ChatShaper(model, logprobs=logprobs is not None, include_usage=_include_usage(body))
         return await run_generation(ctx, request, op="chat", path=path, model_id=model, params=params,
                                     stream=bool(body.get("stream")), shaper=shaper)

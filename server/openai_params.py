@@ -80,8 +80,8 @@ def response_format(raw: Any) -> dict[str, Any]:
     raise bad("response_format.type must be text, json_object or json_schema", "response_format")
 
 
-def chat_messages(body: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The messages with text content (content parts of type text are joined)."""
+def chat_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The messages with text content (text parts joined), keeping the fields of tool calls and results."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad("'messages' must be a non-empty list", "messages")
@@ -103,8 +103,24 @@ def chat_messages(body: Mapping[str, Any]) -> list[dict[str, str]]:
         elif not isinstance(content, str):
             raise bad(f"messages[{i}].content must be a string or a list of text parts", "messages")
         role = "system" if message["role"] == "developer" else str(message["role"])
-        out.append({"role": role, "content": content})
+        checked: dict[str, Any] = {"role": role, "content": content}
+        for key in ("tool_calls", "tool_call_id", "name"):
+            if message.get(key) is not None:
+                checked[key] = message[key]
+        out.append(checked)
     return out
+
+
+def tool_params(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``tools``, ``tool_choice`` and ``parallel_tool_calls`` for the engine (which checks them)."""
+    if not body.get("tools"):
+        if body.get("tool_choice") not in (None, "none", "auto"):
+            raise bad("tool_choice needs tools", "tool_choice")
+        return {}
+    params = {"tools": body["tools"], "tool_choice": body.get("tool_choice") or "auto"}
+    if body.get("parallel_tool_calls") is not None:
+        params["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
+    return params
 
 
 def logprobs_chat(body: Mapping[str, Any]) -> int | None:
@@ -145,7 +161,7 @@ def completion_prompt(body: Mapping[str, Any]) -> str:
 
 def finish_reason(stop_reason: str) -> str:
     """The engine's stop reason in OpenAI's words."""
-    return {"length": "length", "context_full": "length"}.get(stop_reason, "stop")
+    return {"length": "length", "context_full": "length", "tool_calls": "tool_calls"}.get(stop_reason, "stop")
 
 
 def completion_tokens(result: Mapping[str, Any]) -> int:

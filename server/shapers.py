@@ -26,8 +26,11 @@ class ChatShaper:
         """The whole answer with ``usage``."""
         logprobs = ({"content": [chat_logprob(e) for e in result.get("logprobs", [])]} if self.logprobs
                     else None)
+        message: dict[str, Any] = {"role": "assistant", "content": result["text"]}
+        if result.get("tool_calls"):
+            message.update(content=result["text"] or None, tool_calls=result["tool_calls"])
         return {**self._base("chat.completion"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": result["text"]},
+                "choices": [{"index": 0, "message": message,
                              "logprobs": logprobs, "finish_reason": finish_reason(str(result["stop_reason"]))}],
                 "usage": usage(result)}
 
@@ -51,7 +54,12 @@ class ChatShaper:
 
     def last(self, result: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Finish reason, then usage (``stream_options.include_usage``)."""
-        chunks = [self._chunk({}, finish_reason(str(result["stop_reason"])))]
+        chunks = []
+        if result.get("tool_calls"):
+            # Each call whole in one delta: clients concatenate argument pieces, so one piece is enough.
+            calls = [{"index": i, **call} for i, call in enumerate(result["tool_calls"])]
+            chunks.append(self._chunk({"tool_calls": calls}))
+        chunks.append(self._chunk({}, finish_reason(str(result["stop_reason"]))))
         if self.include_usage:
             chunks.append({**self._base("chat.completion.chunk"), "choices": [], "usage": usage(result)})
         return chunks

@@ -30,6 +30,28 @@ BUILTIN_TEMPLATES: dict[str, str] = {
         "{{ m['content'] | trim }}<end_of_turn>\n{% endif %}{% endfor %}"
         "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
     ),
+    # ChatML with Hermes-style tools (the syntax Qwen 2.5 uses) for ChatML models whose GGUF lacks one.
+    "chatml-tools": (
+        "{% if tools %}<|im_start|>system\n"
+        "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}\n\n{% endif %}"
+        "# Tools\n\nYou may call one or more functions to assist with the user query. The functions are "
+        "listed in <tools></tools>:\n<tools>\n{% for t in tools %}{{ t | tojson }}\n{% endfor %}</tools>\n\n"
+        "To call a function, answer with a JSON object holding its name and arguments inside "
+        "<tool_call></tool_call> tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+        "<args-json-object>}\n</tool_call><|im_end|>\n"
+        "{% elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
+        "{% endif %}"
+        "{% for m in messages %}{% if m['role'] == 'system' and loop.first %}"
+        "{% elif m['role'] == 'assistant' and m['tool_calls'] %}<|im_start|>assistant\n"
+        "{% if m['content'] %}{{ m['content'] }}\n{% endif %}"
+        "{% for c in m['tool_calls'] %}<tool_call>\n{\"name\": \"{{ c['function']['name'] }}\", "
+        "\"arguments\": {{ c['function']['arguments'] | tojson }}}\n</tool_call>"
+        "{% if not loop.last %}\n{% endif %}{% endfor %}<|im_end|>\n"
+        "{% elif m['role'] == 'tool' %}<|im_start|>user\n<tool_response>\n{{ m['content'] }}\n"
+        "</tool_response><|im_end|>\n"
+        "{% else %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
     "mistral-instruct": (
         "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
         "{% elif m['role'] == 'assistant' %}{{ m['content'] }}{{ eos_token }}"
@@ -43,7 +65,7 @@ BUILTIN_TEMPLATES: dict[str, str] = {
     ),
 }
 BUILTIN_STOPS: dict[str, tuple[str, ...]] = {
-    "chatml": ("<|im_end|>",), "llama-3": ("<|eot_id|>",), "gemma": ("<end_of_turn>",),
+    "chatml": ("<|im_end|>",), "chatml-tools": ("<|im_end|>",), "llama-3": ("<|eot_id|>",), "gemma": ("<end_of_turn>",),
     "alpaca": ("### Instruction:",),
 }
 ROLES = ("system", "user", "assistant", "tool")
@@ -60,8 +82,9 @@ class ChatFormat:
     stop: tuple[str, ...] = ()
     _compiled: Any = field(default=None, repr=False, compare=False)
 
-    def render(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True) -> str:
-        """The prompt text for ``messages``; a template error becomes a clear EngineError."""
+    def render(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True,
+               tools: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """The prompt text for ``messages`` (and ``tools``, OpenAI-shaped); a template error is an EngineError."""
         import jinja2
 
         checked = validate_messages(messages)
@@ -74,7 +97,8 @@ class ChatFormat:
             return str(compiled.render(
                 messages=checked, bos_token=self.bos_token, eos_token=self.eos_token,
                 add_generation_prompt=add_generation_prompt, raise_exception=raise_exception,
-                strftime_now=lambda f: dt.datetime.now().strftime(f), tools=None, functions=None,
+                strftime_now=lambda f: dt.datetime.now().strftime(f), tools=list(tools) if tools else None,
+                functions=None,
             ))
         except EngineError:
             raise
@@ -82,8 +106,13 @@ class ChatFormat:
             raise EngineError(ErrorKind.BAD_INPUT, f"the chat template ({self.name}) failed: {exc}") from exc
 
 
-def validate_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Check a chat message list and return plain ``{"role", "content"}`` dicts."""
+def validate_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Check a chat message list; plain ``{"role", "content"}`` dicts, plus the tool fields templates read.
+
+    An assistant message may carry ``tool_calls`` (its content may then be empty); their ``arguments``
+    JSON text is handed to the template as an object, as Hugging Face templates expect. A ``tool`` message
+    may name its ``tool_call_id`` and ``name``.
+    """
     if not isinstance(messages, Sequence) or isinstance(messages, str) or not messages:
         raise EngineError(ErrorKind.BAD_INPUT, "messages must be a non-empty list of {role, content}")
     out = []
@@ -93,9 +122,39 @@ def validate_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, s
         if role not in ROLES:
             raise EngineError(ErrorKind.BAD_INPUT,
                               f"message {index} has role {role!r}; expected one of {', '.join(ROLES)}")
+        assert isinstance(message, Mapping)
+        calls = message.get("tool_calls") if role == "assistant" else None
+        if content is None and calls:
+            content = ""
         if not isinstance(content, str):
             raise EngineError(ErrorKind.BAD_INPUT, f"message {index} has no text content")
-        out.append({"role": str(role), "content": content})
+        checked: dict[str, Any] = {"role": str(role), "content": content}
+        if calls:
+            checked["tool_calls"] = _template_calls(index, calls)
+        if role == "tool":
+            for key in ("tool_call_id", "name"):
+                if isinstance(message.get(key), str):
+                    checked[key] = message[key]
+        out.append(checked)
+    return out
+
+
+def _template_calls(index: int, calls: Any) -> list[dict[str, Any]]:
+    if not isinstance(calls, list):
+        raise EngineError(ErrorKind.BAD_INPUT, f"message {index}: tool_calls must be a list")
+    out = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise EngineError(ErrorKind.BAD_INPUT, f"message {index}: each tool call needs function.name")
+        arguments = function.get("arguments", {})
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                pass  # kept as text: the template shows what the model wrote
+        out.append({"id": str(call.get("id", "")), "type": "function",
+                    "function": {"name": function["name"], "arguments": arguments}})
     return out
 
 

@@ -20,6 +20,7 @@ from engines.llm.loader import Loaded, load_model
 from engines.llm.native_log import shared_log
 from engines.llm.options import LoadOptions, parse_load_options
 from engines.llm.sampling import parse_sampling
+from engines.llm.tool_calls import CallFilter, ToolRequest, ToolSyntax, detect_syntax, parse_tool_request
 
 _MAX_TOKENIZE_PIECES = 8192
 
@@ -30,6 +31,7 @@ class LlamaEngine:
     def __init__(self) -> None:
         self._loaded: Loaded | None = None
         self._chat: ChatFormat | None = None
+        self._tool_syntax: ToolSyntax | None = None
         self._facts: dict[str, Any] = {}
         self._batch: BatchScheduler | None = None
         # Ops the worker may run on threads of their own, side by side (only with parallel > 1 loaded).
@@ -51,6 +53,7 @@ class LlamaEngine:
             bos_token=llm._model.token_get_text(bos) if bos >= 0 else "",
             eos_token=llm._model.token_get_text(eos) if eos >= 0 else "",
         )
+        self._tool_syntax = detect_syntax(self._chat.template) if self._chat else None
         self._loaded = loaded
         if parsed.parallel > 1:
             ctx.progress(0.9, 1, f"making a context for {parsed.parallel} sequences of {loaded.n_ctx} tokens")
@@ -110,6 +113,7 @@ class LlamaEngine:
             "load_options": loaded.options.to_dict(),
             "chat_format": self._chat.name if self._chat else None,
             "can_chat": self._chat is not None,
+            "tool_syntax": self._tool_syntax.name if self._tool_syntax else None,
             "memory": loaded.memory,
             "load_ms": loaded.load_ms,
             "llama_cpp_python": llama_cpp.__version__,
@@ -124,7 +128,7 @@ class LlamaEngine:
         tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=chat)
         return tokens
 
-    def _render(self, params: Mapping[str, Any]) -> str:
+    def _render(self, params: Mapping[str, Any], tools: ToolRequest | None = None) -> str:
         if self._chat is None:
             raise EngineError(ErrorKind.UNSUPPORTED,
                               f"{self.loaded.info.name} has no chat template (a base model?): use 'complete' "
@@ -135,7 +139,7 @@ class LlamaEngine:
             messages.append({"role": "user", "content": params["prompt"]})
         if messages is None:
             raise EngineError(ErrorKind.BAD_INPUT, "chat needs 'messages' (or a 'prompt')")
-        return self._chat.render(messages)
+        return self._chat.render(messages, tools=tools.template_tools() if tools else None)
 
     def _check_room(self, tokens: list[int]) -> None:
         n_ctx = self.loaded.n_ctx
@@ -176,9 +180,39 @@ class LlamaEngine:
 
     # --- ops ----------------------------------------------------------------------------------
     def _op_chat(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
-        prompt = self._render(params)
-        result = self._generate(self._tokenize_prompt(prompt, chat=True), params, ctx, t_request)
+        tools = parse_tool_request(params)
+        if tools is None:
+            prompt = self._render(params)
+            result = self._generate(self._tokenize_prompt(prompt, chat=True), params, ctx, t_request)
+        else:
+            result = self._chat_with_tools(params, tools, ctx, t_request)
         result["chat_format"] = self._chat.name if self._chat else None
+        return result
+
+    def _chat_with_tools(self, params: Mapping[str, Any], tools: ToolRequest, ctx: RunContext,
+                         t_request: float) -> dict[str, Any]:
+        """Render the tools into the prompt, force a call when asked, and parse the calls out of the answer."""
+        syntax = self._tool_syntax
+        if syntax is None:
+            raise EngineError(ErrorKind.UNSUPPORTED,
+                              f"the chat template of {self.loaded.info.name} does not render tools: use a model "
+                              "whose template does (Qwen 2.5+, Llama 3.1+, Hermes, Mistral), or load a ChatML "
+                              "model with chat_format=chatml-tools")
+        if any(params.get(k) for k in ("grammar", "json_schema", "json")):
+            raise EngineError(ErrorKind.BAD_INPUT, "tools cannot be combined with response_format or a grammar")
+        prompt = self._render(params, tools)
+        if tools.choice == "required" or tools.forced:
+            params = {**params, "grammar": syntax.grammar(tools.tools, only=tools.forced, parallel=tools.parallel)}
+        calls_filter = CallFilter(syntax)
+        result = self._generate(self._tokenize_prompt(prompt, chat=True), params,
+                                _CallFilteringContext(ctx, calls_filter), t_request)
+        split = syntax.split(str(result["text"]))
+        calls = syntax.parse(split[1]) if split is not None else None
+        tail = calls_filter.finish(calls is not None)
+        if tail and params.get("stream", True):
+            ctx.partial({"text": tail, "t": time.perf_counter(), "n": result.get("gen_tokens", 0)})
+        if calls is not None and split is not None:
+            result.update(text=split[0], tool_calls=calls, stop_reason="tool_calls")
         return result
 
     def _op_complete(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:
@@ -289,3 +323,37 @@ def _logprobs(params: Mapping[str, Any]) -> int | None:
     if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
         raise EngineError(ErrorKind.BAD_INPUT, f"logprobs must be true or a whole number 0..20, not {value!r}")
     return top
+
+
+class _CallFilteringContext:
+    """A RunContext whose streamed text stops where the answer's tool calls begin."""
+
+    def __init__(self, inner: RunContext, calls_filter: CallFilter) -> None:
+        self._inner, self._filter = inner, calls_filter
+
+    @property
+    def request_id(self) -> str:
+        """The wrapped request's id."""
+        return self._inner.request_id
+
+    def cancel_requested(self) -> bool:
+        """As the wrapped context."""
+        return self._inner.cancel_requested()
+
+    def check_cancelled(self) -> None:
+        """As the wrapped context."""
+        self._inner.check_cancelled()
+
+    def partial(self, data: Mapping[str, Any]) -> None:
+        """Pass the token on with only the text that is not part of a tool call."""
+        if "text" in data:
+            data = {**data, "text": self._filter.feed(str(data["text"]))}
+        self._inner.partial(data)
+
+    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
+        """As the wrapped context."""
+        self._inner.progress(done, total, message)
+
+    def sample(self, series: str, value: float, t: float | None = None) -> None:
+        """As the wrapped context."""
+        self._inner.sample(series, value, t)

@@ -34,10 +34,11 @@ class Running:
         return client.pid
 
 
-def start(tmp: Path, *, api_key: str | None = None, queue_limit: int = 64, parallel: int = 1) -> Running:
+def start(tmp: Path, *, api_key: str | None = None, queue_limit: int = 64, parallel: int = 1,
+          chat_format: str | None = None) -> Running:
     """A server as ``workbench serve`` builds it, with a history file in ``tmp``."""
     config = effective(ServerConfig(port=0, n_ctx=512, threads=1, max_tokens_limit=64, api_key=api_key,
-                                    parallel=parallel))
+                                    parallel=parallel, chat_format=chat_format))
     history = History(tmp / "history.sqlite")
     service = make_service(history, config, ttl_s=None, queue_limit=queue_limit)
     server = ServerThread(service, config).start()
