@@ -11,6 +11,7 @@ from multiprocessing.connection import Connection
 
 from app.messages import Cancel, Event, Load, Run, Shutdown
 from app.parent_watch import start_parent_watch
+from core.thread_env import apply_worker_environment
 from engines.vision.ort_telemetry import keep_telemetry_off
 
 EXIT_ORPHANED = 3  # exit status of a worker that found its app gone (nobody reads it; it marks the log)
@@ -22,7 +23,7 @@ def worker_main(conn: Connection, engine_class: str, env: dict[str, str], stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _redirect_output(stderr_path)
     # Set before any engine import so OpenMP / BLAS pools start with these settings.
-    os.environ.update(env)
+    apply_worker_environment(env)
     keep_telemetry_off()  # ONNX Runtime writes its telemetry files at import unless told not to
 
     from app.engine_host import EngineHost

@@ -29,7 +29,7 @@ def default_threads() -> int:
 
 
 def worker_environment(threads: int | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment variables set in a worker before any engine library loads."""
+    """Environment variables set in a worker before any engine library loads (an empty value: unset)."""
     count = threads if threads and threads > 0 else default_threads()
     env = {
         # Spinning OpenMP threads starve each other on few cores (30-100x slower measured here).
@@ -42,3 +42,12 @@ def worker_environment(threads: int | None = None, extra: Mapping[str, str] | No
     }
     env.update(extra or {})
     return env
+
+
+def apply_worker_environment(env: Mapping[str, str]) -> None:
+    """Put ``env`` into this process's environment; an empty value removes the variable."""
+    for name, value in env.items():
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)

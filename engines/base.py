@@ -190,6 +190,9 @@ class EngineSpec:
     # The load option saying how many requests a loaded model serves at once ("" = one at a time); the
     # model service gives a slot that many runners and the worker runs the engine's concurrent_ops on threads.
     parallel_option: str = ""
+    # Environment its workers get on top of the defaults (core.thread_env); an empty value removes the
+    # variable, e.g. the LLM engine leaves OpenMP's wait policy to libgomp, as llama.cpp's own tools do.
+    worker_env: tuple[tuple[str, str], ...] = ()
 
     def opens(self, path: str) -> bool:
         """True when this engine opens files named like ``path``."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.cluster.model_transfer import NodeModelStore
 from app.messages import Event, Load, Run
+from core.thread_env import apply_worker_environment
 
 MAX_BATCH = 512  # events per poll answer: bounded so one answer never grows without limit
 
@@ -27,7 +28,7 @@ class EngineActor:
     def __init__(self, engine_class: str, env: Mapping[str, str]) -> None:
         # Ray set these through runtime_env before this process imported anything heavy; kept here too so
         # an engine that reads os.environ at load time sees the client's thread settings.
-        os.environ.update(env)
+        apply_worker_environment(env)
         from app.engine_host import EngineHost
 
         self._events: list[Event] = []

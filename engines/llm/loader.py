@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,13 @@ def load_model(path: str, device: str, options: LoadOptions, log: NativeLog, *,
     try:
         # verbose=True keeps llama-cpp-python from pointing fd 2 at /dev/null while loading, so a native
         # crash still leaves its message in the worker log; its Python chatter goes nowhere instead.
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()), \
+                _flash_attn_auto(options.flash_attn is None):
             llm = llama_cpp.Llama(
                 model_path=str(Path(path)), n_ctx=n_ctx, n_batch=options.n_batch, n_ubatch=options.n_ubatch,
                 n_threads=threads, n_threads_batch=threads_batch, n_gpu_layers=gpu_layers, main_gpu=main_gpu,
                 split_mode=llama_cpp.LLAMA_SPLIT_MODE_NONE if gpu_layers else llama_cpp.LLAMA_SPLIT_MODE_LAYER,
-                flash_attn=options.flash_attn, type_k=KV_CACHE_TYPES[options.cache_type_k],
+                flash_attn=bool(options.flash_attn), type_k=KV_CACHE_TYPES[options.cache_type_k],
                 type_v=KV_CACHE_TYPES[options.cache_type_v],
                 seed=options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
                 use_mmap=options.use_mmap, use_mlock=options.use_mlock,
@@ -110,6 +112,28 @@ def load_model(path: str, device: str, options: LoadOptions, log: NativeLog, *,
     llm.draft_model = None  # attached per request by the generation loop, counted there
     return Loaded(llm, info, options, n_ctx, threads, threads_batch, gpu_layers, device, memory,
                   (time.perf_counter() - t0) * 1000, draft)
+
+
+@contextlib.contextmanager
+def _flash_attn_auto(wanted: bool) -> Iterator[None]:
+    """Let ``Llama(flash_attn=False)`` ask llama.cpp for *auto* instead of *disabled*.
+
+    llama-cpp-python has only on/off and maps off to LLAMA_FLASH_ATTN_TYPE_DISABLED, a constant it reads
+    while building the context; llama.cpp's own default (and llama-bench's, llama-server's) is AUTO. Swapping
+    the context afterwards would allocate the KV cache twice, so the constant is pointed at AUTO for the
+    duration of the construction (the worker loads one model at a time).
+    """
+    import llama_cpp.llama_cpp as lib
+
+    if not wanted:
+        yield
+        return
+    disabled = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    lib.LLAMA_FLASH_ATTN_TYPE_DISABLED = lib.LLAMA_FLASH_ATTN_TYPE_AUTO
+    try:
+        yield
+    finally:
+        lib.LLAMA_FLASH_ATTN_TYPE_DISABLED = disabled
 
 
 def _explain_failure(info: GGUFInfo, native: str, exc: Exception) -> EngineError:

@@ -26,7 +26,7 @@ class LoadOptions:
     n_batch: int = 512
     n_ubatch: int = 512
     gpu_layers: str | int = "all"  # "all" | "none" | N (ignored on cpu)
-    flash_attn: bool = False
+    flash_attn: bool | None = None  # None: llama.cpp decides ("auto": on where the device runs it)
     cache_type_k: str = "f16"
     cache_type_v: str = "f16"
     seed: int | None = None
@@ -75,6 +75,8 @@ def parse_load_options(raw: Mapping[str, Any]) -> LoadOptions:
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "flash_attn" and isinstance(value, str) and value.lower() == "auto":
+        return None
     if name in _BOOL_FIELDS:
         if isinstance(value, bool):
             return value
@@ -118,7 +120,7 @@ def _check(options: LoadOptions) -> None:
     if options.prompt_lookup_ngram < 1:
         raise _bad("prompt_lookup_ngram must be at least 1")
     quantized_v = options.cache_type_v not in ("f16", "f32", "bf16")
-    if quantized_v and not options.flash_attn:
+    if quantized_v and options.flash_attn is False:
         # llama.cpp cannot build a quantized V cache without flash attention.
         raise _bad(f"a quantized V cache ({options.cache_type_v}) needs flash attention (flash_attn=true)")
     if not 1 <= options.parallel <= MAX_PARALLEL:

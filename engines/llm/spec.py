@@ -15,7 +15,9 @@ LOAD_OPTIONS = (
     OptionSpec("threads", "int", _LOAD.threads, help="CPU threads; auto: the physical cores"),
     OptionSpec("gpu_layers", "choice", _LOAD.gpu_layers, ("all", "none"),
                help="layers offloaded to the GPU: all, none or a number (ignored on the CPU)"),
-    OptionSpec("flash_attn", "bool", _LOAD.flash_attn, help="flash attention (needed for a quantized V cache)"),
+    OptionSpec("flash_attn", "choice", "auto", ("auto", "on", "off"),
+               help="flash attention: auto lets llama.cpp use it where the device can (as llama-bench and "
+                    "llama-server do); a quantized V cache needs it"),
     OptionSpec("cache_type_k", "choice", _LOAD.cache_type_k, tuple(KV_CACHE_TYPES), help="KV cache type of K"),
     OptionSpec("cache_type_v", "choice", _LOAD.cache_type_v, tuple(KV_CACHE_TYPES), help="KV cache type of V"),
     OptionSpec("n_batch", "int", _LOAD.n_batch, help="prompt tokens per decode call"),
@@ -41,6 +43,10 @@ SPEC = EngineSpec(
     description="Chat, completion and llama-bench style measurement of GGUF models with llama.cpp.",
     compare_workload="app.compare.llm_workload:WORKLOAD",
     parallel_option="parallel",
+    # llama.cpp's OpenMP threads meet at a barrier after every op: libgomp's default (spin briefly, and only
+    # when there are cores for every thread) is what llama-bench and llama-server run with; PASSIVE cost
+    # ~30 % of tg128 at 2 threads on 2 cores (bench/llm_truth.py).
+    worker_env=(("OMP_WAIT_POLICY", ""),),
     load_options=LOAD_OPTIONS,
     op_options=(OptionSpec("quantize.type", "choice", "Q8_0", QUANT_TARGETS, help="llama.cpp quantization"),),
     default_model="smollm2-135m-instruct",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -61,6 +62,15 @@ def test_streaming_delivers_every_partial_in_order(worker: WorkerClient) -> None
 def test_worker_environment_sets_passive_openmp(worker: WorkerClient) -> None:
     env = worker.call("env")
     assert env == {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+
+
+def test_an_engine_can_unset_a_default_variable_in_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The LLM engine leaves OpenMP's wait policy to libgomp, as llama.cpp's own tools run.
+    spec = dataclasses.replace(SPEC, worker_env=(("OMP_WAIT_POLICY", ""), ("WORKBENCH_ECHO", "x")))
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the GUI and the tests set in the parent
+    with WorkerClient(spec, threads=1) as client:
+        client.load("m1", "cpu")
+        assert client.call("env") == {"OMP_WAIT_POLICY": None, "OMP_NUM_THREADS": "1"}
 
 
 def test_cancel_mid_stream_stops_between_tokens(worker: WorkerClient) -> None:

@@ -25,6 +25,28 @@ def test_load_options_accept_llama_cpp_names() -> None:
     assert parse_load_options({}).to_dict()["n_ctx"] is None
 
 
+def test_flash_attention_is_left_to_llama_cpp_unless_set(smollm2_path: Path) -> None:
+    import llama_cpp
+
+    from engines.llm.loader import load_model
+    from engines.llm.native_log import shared_log
+
+    assert parse_load_options({}).flash_attn is None
+    assert parse_load_options({"flash_attn": "auto"}).flash_attn is None
+    assert parse_load_options({"flash_attn": "off"}).flash_attn is False
+    assert parse_load_options({"cache_type_v": "q8_0"}).cache_type_v == "q8_0"  # auto turns it on for that
+    for raw, expected in (({}, llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO),
+                          ({"flash_attn": False}, llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED),
+                          ({"flash_attn": True}, llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED)):
+        loaded = load_model(str(smollm2_path), "cpu", parse_load_options({"n_ctx": 64, "threads": 1, **raw}),
+                            shared_log(), default_threads=1)
+        try:
+            assert loaded.llm.context_params.flash_attn_type == expected
+        finally:
+            loaded.llm.close()
+    assert llama_cpp.llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED == 0  # the constant is put back
+
+
 @pytest.mark.parametrize(("raw", "words"), [
     ({"context_size": 10}, "unknown load option 'context_size'"),
     ({"n_ctx": 4}, "too small"),
@@ -32,7 +54,7 @@ def test_load_options_accept_llama_cpp_names() -> None:
     ({"threads": 0}, "between 1 and 1024"),
     ({"gpu_layers": "lots"}, "'all', 'none' or a number"),
     ({"cache_type_k": "q3"}, "not a KV cache type"),
-    ({"cache_type_v": "q4_0"}, "needs flash attention"),
+    ({"cache_type_v": "q4_0", "flash_attn": "off"}, "needs flash attention"),
     ({"flash_attn": "maybe"}, "true or false"),
     ({"prompt_lookup": 100}, "between 0 and 64"),
 ])
