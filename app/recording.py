@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -88,13 +89,22 @@ def run_recorded(
     params = dict(params or {})
     info = client.model_info or {}
     model_path = model_path or (str(info["path"]) if info.get("path") else None)
-    run_id = history.start_run(
-        engine=engine or client.spec.id, kind=client.spec.kind.value, op=op,
-        model_id=model_id or info.get("model_id") or info.get("name"),
-        model_hash=(file_fingerprint(model_path) if model_path else None), model_path=model_path,
-        device=device or info.get("device"), params=params, worker_pid=client.pid, compare_id=compare_id,
-        tags=tags,
-    )
+    # The engine starts first and the row is written while it works: the history's insert and commit
+    # would otherwise sit in every request's time to first token. Events wait in the handle meanwhile.
+    handle = client.submit(op, params)
+    try:
+        run_id = history.start_run(
+            engine=engine or client.spec.id, kind=client.spec.kind.value, op=op,
+            model_id=model_id or info.get("model_id") or info.get("name"),
+            model_hash=(file_fingerprint(model_path) if model_path else None), model_path=model_path,
+            device=device or info.get("device"), params=params, worker_pid=client.pid, compare_id=compare_id,
+            tags=tags,
+        )
+    except BaseException:
+        handle.cancel()
+        with contextlib.suppress(TimeoutError):
+            handle.wait(30)
+        raise
     sampler: ResourceSampler | None = None
     pending: list[tuple[str, float, float]] = []
     partials: list[Mapping[str, Any]] = []
@@ -105,7 +115,6 @@ def run_recorded(
             if sample.gpu_memory_bytes is not None:
                 pending.append(("gpu_memory_mb", sample.t, sample.gpu_memory_bytes / 2**20))
         sampler = ResourceSampler(client.pid, on_sample=on_resource).start()
-    handle = client.submit(op, params)
     if on_start is not None:
         on_start(run_id, handle)
     final: Event | None = None
