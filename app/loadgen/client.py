@@ -69,7 +69,16 @@ async def send_request(client: httpx.AsyncClient, config: BenchConfig, request: 
     start = time.perf_counter()
     out.start_time = last = start
     try:
-        response = await client.send(prepared, stream=True)
+        try:
+            response = await client.send(prepared, stream=True)
+        except httpx.RemoteProtocolError:
+            # The server closed a kept-alive connection as this request went out on it (llama-server does
+            # now and then): nothing reached it, so the request is sent once more on a fresh connection,
+            # timed from then, and the result says so. A second failure is reported as usual.
+            out.resent = True
+            start = time.perf_counter()
+            out.start_time = last = start
+            response = await client.send(prepared, stream=True)
         async with contextlib.aclosing(response):
             if response.status_code != 200:
                 raw = (await response.aread()).decode("utf-8", "replace")

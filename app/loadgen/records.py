@@ -33,3 +33,4 @@ class RequestOutput:
     usage_reported: bool = False
     chunks: int = 0  # SSE events with non-empty ``choices``
     queue_time: float = 0.0  # time spent waiting for the client's concurrency semaphore
+    resent: bool = False  # sent again: the server closed the reused connection before answering at all

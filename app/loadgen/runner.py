@@ -191,6 +191,10 @@ def run_benchmark(config: BenchConfig, on_progress: ProgressCallback | None = No
             unfinished=len(prompts) - len(finished))
         result.warnings += capacity_warnings(metrics["max_output_tokens_per_s"], metrics["request_throughput"],
                                              result.loop_lag_p99_ms, client_capacity())
+        resent = sum(o.resent for o in finished)
+        if resent:
+            result.warnings.append(f"{resent} request(s) were sent a second time: the server closed a reused "
+                                   "connection before answering the first send (their times start at the resend)")
         if finished and not metrics["completed"]:
             result.warnings.append(f"every request failed; the first error: {finished[0].error}")
         return result

@@ -37,6 +37,9 @@ class Script:
     fail: str | None = None  # one of FAILURES, for every request
     fail_after: int = 2  # content chunks sent before a mid-stream failure
     llama_tokenize: bool = False  # /tokenize and /detokenize in llama-server's shape ("content") only
+    # Close this many kept-alive connections, in all, on the next request without answering it (as
+    # llama-server now and then does with a connection a client reuses).
+    drop_reused: int = 0
 
 
 @dataclass
@@ -80,6 +83,7 @@ class ScriptedServer:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._dropped = 0
 
     @property
     def url(self) -> str:
@@ -123,9 +127,14 @@ class ScriptedServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        answered = 0
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                if answered and self._dropped < self.script.drop_reused:
+                    self._dropped += 1
+                    break
+                answered += 1
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}

@@ -98,3 +98,14 @@ def test_cancel_keeps_what_finished_and_returns_promptly(scripted: Callable[...,
     assert result.unfinished == 20 - result.metrics["completed"]
     assert result.metrics["failed"] == 0  # the request cut by the cancel is left out, not counted as failed
     assert result.to_vllm_json()["workbench_cancelled"] is True
+
+
+@pytest.mark.timeout(30)
+def test_a_reused_connection_closed_before_any_answer_is_sent_again(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted(tokens=4, drop_reused=1)
+    result = run_benchmark(_config(server.url, max_concurrency=1))
+    assert (result.metrics["completed"], result.metrics["failed"]) == (3, 0)
+    assert sum(o.resent for o in result.outputs) == 1
+    assert len(server.served) == 3  # the dropped send never reached the handler
+    assert any("sent a second time" in w for w in result.warnings)
