@@ -234,6 +234,61 @@ def bench_invariance(args: argparse.Namespace, count: int) -> list[str]:
     return lines
 
 
+_WORDS = ("apple", "river", "stone", "cloud", "music", "paper", "light", "garden", "window", "silver", "thunder",
+          "forest", "candle", "ocean", "bridge", "mirror")
+
+
+def _first_chunk_ms(base_url: str, model: str, prompt: str) -> float:
+    """Send -> first streamed chunk with ``choices`` (the loadgen's TTFT), for one completion."""
+    body = {"model": model, "prompt": prompt, "max_tokens": 2, "temperature": 0.0, "stream": True}
+    start = time.perf_counter()
+    with httpx.stream("POST", base_url + "/completions", json=body, timeout=120.0) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {") and json.loads(line[6:]).get("choices"):
+                return (time.perf_counter() - start) * 1000
+    raise RuntimeError(f"{base_url} streamed no chunk with choices")
+
+
+def bench_ttft(args: argparse.Namespace, gguf: Path, count: int) -> list[str]:
+    """TTFT at concurrency 1 request by request: both servers up at once, requests alternating between them."""
+    import random
+    import statistics
+
+    from bench.llama_tools import tool_path
+
+    llama_server = args.llama_server or tool_path("llama-server")
+    logs = Path(tempfile.mkdtemp(prefix="bench-ttft-"))
+    env = {**os.environ, "WORKBENCH_HOME": tempfile.mkdtemp(prefix="wb-home-", dir=logs),
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
+    ours_port, peer_port = _free_port(), _free_port()
+    ours = [str(Path(sys.executable).with_name("workbench")), "serve", "--port", str(ours_port), "--model",
+            args.model, "--threads", str(args.threads), "--ctx", str(args.ctx), "--device", args.device]
+    peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(peer_port), "-np", "1", "-c",
+            str(args.ctx), "-t", str(args.threads), "-tb", str(args.threads), "--no-webui",
+            "-ngl", "0" if args.device == "cpu" else "99"]
+    # Distinct prompts (no shared prefix to reuse), each sent to both servers.
+    rngs = [random.Random(i) for i in range(count + 1)]
+    prompts = [" ".join(rng.choice(_WORDS) for _ in range(args.input_len)) for rng in rngs]
+    times: dict[str, list[float]] = {"workbench": [], "llama-server": []}
+    with _server(ours, ours_port, env, logs / "workbench.log", "/health") as ours_url, \
+            _server(peer, peer_port, dict(os.environ), logs / "llama-server.log", "/health") as peer_url:
+        urls = {"workbench": ours_url, "llama-server": peer_url}
+        for url in urls.values():
+            _first_chunk_ms(url, args.model, prompts[-1])  # untimed: page faults, thread start-up
+        for index, prompt in enumerate(prompts[:count]):
+            order = list(urls) if index % 2 == 0 else list(urls)[::-1]
+            for name in order:
+                times[name].append(_first_chunk_ms(urls[name], args.model, prompt))
+    ours_ms, peer_ms = statistics.median(times["workbench"]), statistics.median(times["llama-server"])
+    # The same prompt on both servers, back to back: the median of these differences shrugs off slow moments.
+    delta = statistics.median(a - b for a, b in zip(times["workbench"], times["llama-server"], strict=True))
+    return [f"TTFT at concurrency 1, {count} prompts of {args.input_len} words alternating between the servers "
+            f"(threads {args.threads}): workbench median {ours_ms:.1f} ms, llama-server {peer_ms:.1f} ms, "
+            f"median of the per-prompt differences {delta:+.1f} ms (target <= +10) {'PASS' if delta <= 10 else 'MISS'}",
+            "workbench ms: " + ", ".join(f"{t:.0f}" for t in times["workbench"]),
+            "llama-server ms: " + ", ".join(f"{t:.0f}" for t in times["llama-server"])]
+
+
 def _table(points: list[Point]) -> str:
     lines = ["| backend | concurrency | system output tok/s | median TTFT ms | median TPOT ms | completed | failed |",
              "|---|---|---|---|---|---|---|"]
@@ -277,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine-only", action="store_true", help="measure the batching engine without HTTP")
     parser.add_argument("--invariance", type=int, metavar="N", default=0,
                         help="instead: N greedy prompts alone vs 4 at a time, token by token")
+    parser.add_argument("--ttft", type=int, metavar="N", default=0,
+                        help="instead: TTFT at concurrency 1 over N prompts, alternating request by request")
     parser.add_argument("--json", type=Path, help="also write the points here")
     parser.add_argument("--model", default=MODEL, help="a GGUF path or model id (default the starter model)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda:0 (llama-server then offloads every layer)")
@@ -289,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.invariance:
         for line in bench_invariance(args, args.invariance):
+            print(line)
+        return 0
+    if args.ttft:
+        for line in bench_ttft(args, gguf, args.ttft):
             print(line)
         return 0
     load = os.getloadavg()[0]
