@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from engines.base import Device, EngineKind, EngineSpec, OptionSpec
 from engines.llm.options import DEFAULT_CTX, KV_CACHE_TYPES, LoadOptions
 from engines.llm.quantize import QUANT_TARGETS
+from engines.llm.sampling import SamplingParams
 
 _LOAD = LoadOptions()  # the defaults, declared once in the options module
 LOAD_OPTIONS = (
@@ -24,6 +25,17 @@ LOAD_OPTIONS = (
     OptionSpec("parallel", "int", _LOAD.parallel,
                help="chat/complete requests decoded together (continuous batching); each gets the full "
                     "context, so the KV cache grows with it"),
+)
+
+
+_SAMPLING = SamplingParams()  # the chat op's defaults, declared once in the sampling module
+CHAT_OPTIONS = (
+    OptionSpec("chat.temperature", "float", _SAMPLING.temperature, help="randomness: 0 always picks the likeliest"),
+    OptionSpec("chat.top_p", "float", _SAMPLING.top_p, help="nucleus: keep the likeliest tokens up to this mass"),
+    OptionSpec("chat.top_k", "int", _SAMPLING.top_k, help="keep only this many likeliest tokens"),
+    OptionSpec("chat.min_p", "float", _SAMPLING.min_p, help="drop tokens below this share of the likeliest"),
+    OptionSpec("chat.repeat_penalty", "float", _SAMPLING.repeat_penalty, help="discourage recent tokens"),
+    OptionSpec("chat.max_tokens", "int", _SAMPLING.max_tokens, help="stop after this many tokens"),
 )
 
 
@@ -48,7 +60,8 @@ SPEC = EngineSpec(
     # ~30 % of tg128 at 2 threads on 2 cores (bench/llm_truth.py).
     worker_env=(("OMP_WAIT_POLICY", ""),),
     load_options=LOAD_OPTIONS,
-    op_options=(OptionSpec("quantize.type", "choice", "Q8_0", QUANT_TARGETS, help="llama.cpp quantization"),),
+    op_options=(OptionSpec("quantize.type", "choice", "Q8_0", QUANT_TARGETS, help="llama.cpp quantization"),
+                *CHAT_OPTIONS),
     default_model="smollm2-135m-instruct",
     starter_models=("smollm2-135m-instruct", "gemma3-270m"),
     backends=("llama.cpp",),

@@ -93,7 +93,9 @@ def test_message_streams_and_is_stored_with_stats(chat: ChatPage) -> None:
     assert "context:" in chat.context_label.text() and "/ " in chat.context_label.text()
     run = chat.context.history.get_run(answer.stats["run_id"])
     assert run["status"] == "ok" and run["engine"] == "llm" and run["metrics"]["gen_tokens"] > 0
-    assert chat.plot is not None and len(chat.plot.buffers["latency ms"]) == answer.stats["gen_tokens"] - 1
+    # One point per streamed token after the first; an end-of-generation token is counted but not streamed.
+    streamed = answer.stats["gen_tokens"] - (run["result"]["stop_reason"] == "eos")
+    assert chat.plot is not None and len(chat.plot.buffers["latency ms"]) == streamed - 1
     # Redrawn at a fixed rate from buffers, not once per token.
     assert chat.plot.redraw_count <= max(answer.stats["e2e_ms"] / 100 + 3, 3)
 
@@ -227,3 +229,12 @@ def test_model_bar_names_the_registry_model_and_says_loaded(chat: ChatPage) -> N
     assert chat.model_bar.n_ctx.specialValueText() == "auto"
     label = next(w for w in chat.model_bar.findChildren(type(chat.context_label)) if w.text() == "Context")
     assert label.buddy() is chat.model_bar.n_ctx
+
+
+def test_the_window_starts_from_the_engines_sampling_defaults() -> None:
+    from engines.llm.sampling import SamplingParams
+    from ui.chat.controls import SAMPLING_DEFAULTS
+
+    engine = SamplingParams()
+    for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens"):
+        assert SAMPLING_DEFAULTS[name] == getattr(engine, name), name

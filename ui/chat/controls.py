@@ -25,8 +25,13 @@ from app.discovery import declared_option
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
-SAMPLING_DEFAULTS: dict[str, Any] = {"temperature": 0.7, "top_p": 0.95, "top_k": 40, "min_p": 0.05,
-                                     "repeat_penalty": 1.1, "max_tokens": 512, "seed": -1}
+# The engine's own defaults (its spec declares them as chat op options), so the window and the API agree.
+_FALLBACK = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, "max_tokens": 512}
+SAMPLING_DEFAULTS: dict[str, Any] = {
+    **{name: declared_option("llm", f"chat.{name}").default if declared_option("llm", f"chat.{name}").default
+       is not None else fallback for name, fallback in _FALLBACK.items()},
+    "seed": -1,
+}
 
 
 class ModelBar(QWidget):
