@@ -167,7 +167,8 @@ def finish_reason(stop_reason: str) -> str:
 def completion_tokens(result: Mapping[str, Any]) -> int:
     """Generated tokens without the end-of-generation token (OpenAI does not bill it)."""
     gen = int(result.get("gen_tokens", 0))
-    return max(gen - 1, 0) if result.get("stop_reason") == "eos" else gen
+    ended = result.get("generation_stop", result.get("stop_reason"))  # tool calls keep how generation ended
+    return max(gen - 1, 0) if ended == "eos" else gen
 
 
 def usage(result: Mapping[str, Any]) -> dict[str, int]:

@@ -212,7 +212,9 @@ class LlamaEngine:
         if tail and params.get("stream", True):
             ctx.partial({"text": tail, "t": time.perf_counter(), "n": result.get("gen_tokens", 0)})
         if calls is not None and split is not None:
-            result.update(text=split[0], tool_calls=calls, stop_reason="tool_calls")
+            # The generation's own reason stays: usage leaves out an end-of-generation token (as OpenAI).
+            result.update(text=split[0], tool_calls=calls, stop_reason="tool_calls",
+                          generation_stop=result["stop_reason"])
         return result
 
     def _op_complete(self, params: Mapping[str, Any], ctx: RunContext, t_request: float) -> dict[str, Any]:

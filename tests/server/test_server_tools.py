@@ -48,6 +48,8 @@ def test_a_required_call_names_a_tool_with_valid_arguments(tooled: Running) -> N
     assert not (choice.message.content or "").count("<tool_call>")
     run = next(r for r in tooled.history.runs() if "api" in (r.get("tags") or []))
     assert run["status"] == "ok" and run["result"]["stop_reason"] == "tool_calls"
+    ended_on_eos = run["result"]["generation_stop"] == "eos"
+    assert answer.usage is not None and answer.usage.completion_tokens == run["result"]["gen_tokens"] - ended_on_eos
 
 
 def test_a_named_call_streams_as_tool_call_deltas(tooled: Running) -> None:
