@@ -18,6 +18,7 @@ from app.compare.pareto_chart import speed_quality
 from app.compare.results import CompareSession, ResultRow
 from ui.compare.serving_chart import ServingCharts
 from ui.theme import PALETTE
+from ui.widgets.boxes import column_of
 from ui.widgets.live_plot import LivePlot
 
 # The samples whose spread is shown per workload, and their axis title.
@@ -78,20 +79,10 @@ class CompareCharts(QTabWidget):
         self.pareto.getAxis("left").enableAutoSIPrefix(False)  # a KL of 0.6 reads 0.6, not 600 m
         self.pareto_note = QLabel("")
         self.pareto_note.setWordWrap(True)
-        pareto_box = QWidget()
-        pareto_layout = QVBoxLayout(pareto_box)
-        pareto_layout.setContentsMargins(0, 0, 0, 0)
-        pareto_layout.addWidget(self.pareto, 1)
-        pareto_layout.addWidget(self.pareto_note)
-        inner.addTab(pareto_box, "Speed × quality")
+        inner.addTab(column_of(self.pareto, self.pareto_note, stretch=self.pareto), "Speed × quality")
         self.pareto_points: list[tuple[str, float, float, bool]] = []
         layout.addWidget(inner, 1)
-        live_box = QWidget()
-        live_layout = QVBoxLayout(live_box)
-        live_layout.setContentsMargins(0, 0, 0, 0)
-        live_layout.addWidget(self.live, 1)
-        live_layout.addWidget(self.live_label)
-        self.addTab(live_box, "Live")
+        self.addTab(column_of(self.live, self.live_label, stretch=self.live), "Live")
         self.addTab(by_workload, "By configuration")
         self.addTab(self.batch, "Throughput vs batch")
         self.serving = ServingCharts()

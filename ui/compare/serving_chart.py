@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QTabWidget, QWidget
 
 from app.compare.results import CompareSession, ResultRow
 from ui.theme import PALETTE
+from ui.widgets.boxes import column_of
 
 # Latency figures drawn against output tokens/s: (metric, legend words, dashed?).
 LATENCIES = (("ttft_p50_ms", "TTFT p50", False), ("ttft_p99_ms", "TTFT p99", True),
@@ -62,12 +63,7 @@ class ServingCharts(QTabWidget):
                            "tokens/s per user (1000 / mean TPOT)")
         self.note = QLabel("")
         self.note.setWordWrap(True)
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.latency, 1)
-        layout.addWidget(self.note)
-        self.addTab(box, "Latency vs throughput")
+        self.addTab(column_of(self.latency, self.note, stretch=self.latency), "Latency vs throughput")
         self.addTab(self.users, "User vs system throughput")
         self.goodput = _plot("goodput vs request rate", "request rate (req/s, Poisson arrivals)", "requests/s")
         self.addTab(self.goodput, "Goodput vs rate")
