@@ -35,16 +35,21 @@ class ToolSyntax:
     leading: tuple[str, ...]  # text that opens the calls only at the start of the answer
     arguments_key: str  # "arguments" or "parameters"
 
-    def split(self, text: str) -> tuple[str, str] | None:
-        """(content before the calls, the calls' text) when ``text`` holds calls, else None."""
-        stripped = text.lstrip()
-        for lead in self.leading:
-            if stripped.startswith(lead):
-                return "", stripped
-        hits = [(text.find(m), m) for m in self.markers if m in text]
+    def split(self, text: str, start: int = 0) -> tuple[str, str] | None:
+        """(content before the calls, the calls' text) when ``text`` holds calls, else None.
+
+        ``start``: where a marker may begin at the earliest (a streaming caller knows the text before it
+        holds none); a bare call at the start of the answer is looked for only while ``start`` is 0.
+        """
+        if start == 0:
+            stripped = text.lstrip()
+            for lead in self.leading:
+                if stripped.startswith(lead):
+                    return "", stripped
+        hits = [i for i in (text.find(m, start) for m in self.markers) if i >= 0]
         if not hits:
             return None
-        index, _ = min(hits)
+        index = min(hits)
         return text[:index].rstrip(), text[index:]
 
     def parse(self, calls_text: str) -> list[dict[str, Any]] | None:
@@ -211,7 +216,9 @@ class CallFilter:
         self._seen += piece
         if self.in_calls:
             return ""
-        split = self.syntax.split(self._seen)
+        # Text that went out holds no marker (a marker's opening is held back), so the search starts there:
+        # each token costs its own length, not the answer's.
+        split = self.syntax.split(self._seen, self._shown)
         if split is not None:
             self.in_calls = True
             content = split[0]
@@ -225,8 +232,10 @@ class CallFilter:
 
     def _held_tail(self) -> int:
         text = self._seen
-        if not text.strip() or any(lead.startswith(text.lstrip()) for lead in self.syntax.leading):
-            return len(text)  # the answer may still open with a bare call
+        if self._shown == 0:  # nothing out yet: the answer may still open with a bare call
+            opening = text.lstrip()
+            if not opening or any(lead.startswith(opening) for lead in self.syntax.leading):
+                return len(text)
         for marker in self.syntax.markers:
             for size in range(min(len(marker) - 1, len(text)), 0, -1):
                 if marker.startswith(text[-size:]):
