@@ -115,6 +115,24 @@ def _measure(backend: str, base_url: str, gguf: Path, concurrency: int, args: ar
                  float(m["median_tpot_ms"]), int(m["completed"]), int(m["failed"]))
 
 
+def _ours(args: argparse.Namespace, port: int, parallel: int, logs: Path) -> tuple[list[str], dict[str, str]]:
+    """``workbench serve`` with ``parallel`` slots, and its environment (a throw-away data folder)."""
+    # PYTHONPATH: an editable install made before server/ existed does not map that package.
+    env = {**os.environ, "WORKBENCH_HOME": tempfile.mkdtemp(prefix="wb-home-", dir=logs),
+           "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
+    command = [str(Path(sys.executable).with_name("workbench")), "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--model", args.model, "--parallel", str(parallel), "--threads", str(args.threads),
+               "--ctx", str(args.ctx), "--device", args.device]
+    return command, env
+
+
+def _peer(args: argparse.Namespace, llama_server: Path, gguf: Path, port: int, parallel: int) -> list[str]:
+    """llama-server with ``parallel`` slots of ``--ctx`` tokens each (it divides ``-c`` between them)."""
+    return [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-np", str(parallel),
+            "-c", str(args.ctx * parallel), "-t", str(args.threads), "-tb", str(args.threads), "--no-webui",
+            "-ngl", "0" if args.device == "cpu" else "99"]
+
+
 def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
     """Ours and llama-server at every concurrency, alternating so drifting machine load hits both alike."""
     from bench.llama_tools import tool_path
@@ -129,21 +147,12 @@ def bench_servers(args: argparse.Namespace, gguf: Path) -> list[Point]:
     logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     for concurrency in args.concurrency:
         port = _free_port()
-        home = tempfile.mkdtemp(prefix="wb-home-", dir=logs)
-        # PYTHONPATH: an editable install made before server/ existed does not map that package.
-        env = {**os.environ, "WORKBENCH_HOME": home,
-               "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
-        workbench = str(Path(sys.executable).with_name("workbench"))
-        ours = [workbench, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
-                "--parallel", str(concurrency), "--threads", str(args.threads), "--ctx", str(args.ctx),
-                "--device", args.device]
+        ours, env = _ours(args, port, concurrency, logs)
         with _server(ours, port, env, logs / f"workbench-{concurrency}.log", "/health") as url:
             points.append(_measure("workbench", url, gguf, concurrency, args))
         if llama_server is not None:
             port = _free_port()
-            peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                    "-np", str(concurrency), "-c", str(args.ctx * concurrency), "-t", str(args.threads),
-                    "-tb", str(args.threads), "--no-webui", "-ngl", "0" if args.device == "cpu" else "99"]
+            peer = _peer(args, llama_server, gguf, port, concurrency)
             with _server(peer, port, dict(os.environ), logs / f"llama-server-{concurrency}.log", "/health") as url:
                 points.append(_measure("llama-server", url, gguf, concurrency, args))
         print(f"  concurrency {concurrency}: " + ", ".join(
@@ -258,14 +267,9 @@ def bench_ttft(args: argparse.Namespace, gguf: Path, count: int) -> list[str]:
 
     llama_server = args.llama_server or tool_path("llama-server")
     logs = Path(tempfile.mkdtemp(prefix="bench-ttft-"))
-    env = {**os.environ, "WORKBENCH_HOME": tempfile.mkdtemp(prefix="wb-home-", dir=logs),
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(_REPO), os.environ.get("PYTHONPATH"))))}
     ours_port, peer_port = _free_port(), _free_port()
-    ours = [str(Path(sys.executable).with_name("workbench")), "serve", "--port", str(ours_port), "--model",
-            args.model, "--threads", str(args.threads), "--ctx", str(args.ctx), "--device", args.device]
-    peer = [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(peer_port), "-np", "1", "-c",
-            str(args.ctx), "-t", str(args.threads), "-tb", str(args.threads), "--no-webui",
-            "-ngl", "0" if args.device == "cpu" else "99"]
+    ours, env = _ours(args, ours_port, 1, logs)
+    peer = _peer(args, llama_server, gguf, peer_port, 1)
     # Distinct prompts (no shared prefix to reuse), each sent to both servers.
     rngs = [random.Random(i) for i in range(count + 1)]
     prompts = [" ".join(rng.choice(_WORDS) for _ in range(args.input_len)) for rng in rngs]
