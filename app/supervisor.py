@@ -266,7 +266,7 @@ class WorkerClient(KillableClient):
     def __init__(self, spec: EngineSpec, *, threads: int | None = None, env: Mapping[str, str] | None = None,
                  cancel_grace_s: float = CANCEL_GRACE_S) -> None:
         super().__init__(spec, cancel_grace_s)
-        self._env = worker_environment(threads, {**dict(spec.worker_env), **(env or {})})
+        self._env = worker_environment(threads, env, engine=spec.worker_env)
         self._send_lock = threading.Lock()
         self._process: Any = None
         self._conn: Any = None

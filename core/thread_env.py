@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 
 def physical_cores() -> int:
@@ -28,8 +28,13 @@ def default_threads() -> int:
     return 1 if cores <= 2 else cores
 
 
-def worker_environment(threads: int | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment variables set in a worker before any engine library loads (an empty value: unset)."""
+def worker_environment(threads: int | None = None, extra: Mapping[str, str] | None = None,
+                       engine: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """Environment variables set in a worker before any engine library loads (an empty value: unset).
+
+    ``engine``: what the engine's spec declares (``EngineSpec.worker_env``), over the defaults; ``extra``
+    (the caller's) goes over both.
+    """
     count = threads if threads and threads > 0 else default_threads()
     env = {
         # Spinning OpenMP threads starve each other on few cores (30-100x slower measured here).
@@ -40,6 +45,7 @@ def worker_environment(threads: int | None = None, extra: Mapping[str, str] | No
         "WORKBENCH_THREADS": str(count),
         "TOKENIZERS_PARALLELISM": "false",
     }
+    env.update(engine)
     env.update(extra or {})
     return env
 

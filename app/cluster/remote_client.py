@@ -47,7 +47,7 @@ class RemoteClient(KillableClient):
                  env: Mapping[str, str] | None = None, cancel_grace_s: float = CANCEL_GRACE_S) -> None:
         super().__init__(spec, cancel_grace_s)
         self.node = node
-        self._env = worker_environment(threads, {**dict(spec.worker_env), **(env or {})})
+        self._env = worker_environment(threads, env, engine=spec.worker_env)
         self._actor: Any = None
         self._dead_reason: str | None = None
         self._outbox: queue.Queue[Load | Run | None] = queue.Queue()

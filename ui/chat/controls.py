@@ -25,13 +25,21 @@ from app.discovery import declared_option
 from ui.context import AppContext
 from ui.widgets.device_picker import DevicePicker
 
-# The engine's own defaults (its spec declares them as chat op options), so the window and the API agree.
+# The window starts from the engine's own defaults (its spec declares them as chat op options), so it and the
+# API agree; these stand in only where the LLM engine is not installed.
 _FALLBACK = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, "max_tokens": 512}
-SAMPLING_DEFAULTS: dict[str, Any] = {
-    **{name: declared_option("llm", f"chat.{name}").default if declared_option("llm", f"chat.{name}").default
-       is not None else fallback for name, fallback in _FALLBACK.items()},
-    "seed": -1,
-}
+
+
+def _sampling_defaults() -> dict[str, Any]:
+    defaults = dict(_FALLBACK)
+    for name in _FALLBACK:
+        declared = declared_option("llm", f"chat.{name}").default  # one lookup per option
+        if declared is not None:
+            defaults[name] = declared
+    return {**defaults, "seed": -1}
+
+
+SAMPLING_DEFAULTS: dict[str, Any] = _sampling_defaults()
 
 
 class ModelBar(QWidget):
