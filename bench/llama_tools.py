@@ -177,7 +177,7 @@ def wheel_linked(name: str = "llama-bench") -> Path:
     linked: list[str] = []
     replaced = False
     for index, part in enumerate(command):
-        if command[index - 1] == "-o" and index > 0:
+        if index > 0 and command[index - 1] == "-o":
             linked.append(str(out))
         elif Path(part).name in _STATIC_LIBS:
             if not replaced:
